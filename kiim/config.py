@@ -85,7 +85,9 @@ class Column(Strict):
             if self.field == "record_id":
                 return "verschlüsselter Schlüssel (HMAC-SHA256), Klarwert gelöscht"
             if self.field in {"family_name", "given_names", "birth_name", "azr_number"}:
-                return "nur für Verknüpfungsschlüssel (HMAC, Bloom-Filter) genutzt, Klarwert gelöscht"
+                return (
+                    "nur für Verknüpfungsschlüssel (HMAC, Bloom-Filter) genutzt, Klarwert gelöscht"
+                )
             return "gelöscht"
         if self.role is Role.quasi_identifier:
             if self.generalise == "year_month":
@@ -99,7 +101,9 @@ class Column(Strict):
 
 
 class Extract(Strict):
-    file_pattern: str = Field(description="glob relative to the inbox period folder; {period} is substituted")
+    file_pattern: str = Field(
+        description="glob relative to the inbox period folder; {period} is substituted"
+    )
     format: Literal["csv", "xlsx"]
     encoding: str = "utf-8"
     delimiter: str = ";"
@@ -213,7 +217,9 @@ def load_agency(path: Path) -> Agency:
     except ValidationError as e:
         raise _explain(path, e) from None
     if agency.agency != path.stem:
-        raise ConfigError(f"{path}: 'agency: {agency.agency}' must match the file name '{path.stem}'")
+        raise ConfigError(
+            f"{path}: 'agency: {agency.agency}' must match the file name '{path.stem}'"
+        )
     return agency
 
 
