@@ -24,7 +24,7 @@ class Problem:
     fix_de: str  # what to do / what to ask the agency for
     severity: Severity = Severity.critical
     column: str | None = None
-    rows: tuple[int, ...] = ()  # 1-based data row numbers in the file (header excluded); a sample
+    rows: tuple[int, ...] = ()  # line numbers as a spreadsheet shows them (header = 1); a sample
     row_count: int | None = None  # how many rows are affected in total
 
     def location_de(self) -> str:

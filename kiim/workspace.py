@@ -29,7 +29,8 @@ class Workspace:
     # zone 1: raw extracts as delivered (identifying)
     @property
     def inbox(self) -> Path:
-        return self.root / "inbox"
+        override = os.environ.get("KIIM_INBOX")
+        return Path(override).resolve() if override else self.root / "inbox"
 
     def inbox_period(self, period: str) -> Path:
         return self.inbox / period

@@ -1,0 +1,390 @@
+"""Read one agency extract exactly as its config describes, into typed Arrow columns.
+
+This is the only code that reads the inbox. Everything it reports names the file, line and
+column, never a cell value: the values are identifying, and reports travel.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+
+from kiim.config import Agency, Column
+from kiim.problems import ExtractError, Problem, Severity
+
+log = logging.getLogger(__name__)
+
+MAX_ROWS_IN_PROBLEM = 20
+
+
+@dataclass
+class ParsedExtract:
+    """A delivered extract, parsed and typed; still identifying (lives in memory only)."""
+
+    agency: Agency
+    path: Path
+    sha256: str
+    table: pa.Table  # canonical field names, typed; plus `_source_row` (line number, header = 1)
+    problems: list[Problem] = field(default_factory=list)
+
+    @property
+    def rows(self) -> int:
+        return self.table.num_rows
+
+    @property
+    def file_name(self) -> str:
+        return self.path.name
+
+
+def find_extract(agency: Agency, inbox_period_dir: Path, period: str) -> Path | None:
+    """The agency's file for the period in the inbox, or None. Two matches are an error."""
+    pattern = agency.extract.file_pattern.format(period=period)
+    matches = sorted(p for p in inbox_period_dir.glob(pattern) if p.is_file())
+    if len(matches) > 1:
+        raise ExtractError(
+            [
+                Problem(
+                    agency=agency.agency,
+                    file=", ".join(p.name for p in matches),
+                    check="ambiguous_delivery",
+                    message_de=f"Mehrere Dateien passen auf das Muster {pattern}.",
+                    fix_de="Nur eine Lieferung je Stelle und Monat in den Eingang legen.",
+                )
+            ]
+        )
+    return matches[0] if matches else None
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def _problem(agency: Agency, path: Path, check: str, msg: str, fix: str, **kw: object) -> Problem:
+    return Problem(
+        agency=agency.agency, file=path.name, check=check, message_de=msg, fix_de=fix, **kw
+    )  # type: ignore[arg-type]
+
+
+def _decode(agency: Agency, path: Path, raw: bytes) -> str:
+    enc = agency.extract.encoding
+    try:
+        text = raw.decode(enc)
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ExtractError(
+            [
+                _problem(
+                    agency,
+                    path,
+                    "encoding",
+                    f"Die Datei ist nicht in der vereinbarten Zeichenkodierung {enc} gespeichert "
+                    f"(erstes ungültiges Byte in Zeile {line}).",
+                    f"Die Stelle bitten, die Datei erneut als {enc} zu exportieren.",
+                    rows=(line,),
+                    row_count=1,
+                )
+            ]
+        ) from None
+    return text.removeprefix("\ufeff")
+
+
+def _read_csv(agency: Agency, path: Path, raw: bytes) -> tuple[list[str], pa.Table, list[Problem]]:
+    text = _decode(agency, path, raw)
+    if not text.strip():
+        raise ExtractError(
+            [
+                _problem(
+                    agency, path, "empty", "Die Datei ist leer.", "Die Lieferung erneut anfordern."
+                )
+            ]
+        )
+    header_line = text.split("\n", 1)[0].rstrip("\r")
+    header = [h.strip().strip('"') for h in header_line.split(agency.extract.delimiter)]
+    bad_rows: list[int] = []
+
+    def on_invalid(row: pacsv.InvalidRow) -> str:
+        bad_rows.append(int(row.number) if row.number is not None else -1)
+        return "skip"
+
+    try:
+        table = pacsv.read_csv(
+            pa.py_buffer(text.encode("utf-8")),
+            read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
+            parse_options=pacsv.ParseOptions(
+                delimiter=agency.extract.delimiter,
+                invalid_row_handler=on_invalid,
+                newlines_in_values=False,
+            ),
+            convert_options=pacsv.ConvertOptions(
+                column_types={h: pa.string() for h in header},
+                strings_can_be_null=True,
+                null_values=[""],
+                quoted_strings_can_be_null=True,
+            ),
+        )
+    except pa.ArrowInvalid:
+        # pyarrow's message quotes the offending line: never pass it on.
+        raise ExtractError(
+            [
+                _problem(
+                    agency,
+                    path,
+                    "csv_structure",
+                    "Die Datei lässt sich nicht als CSV lesen (z. B. doppelte Spaltennamen "
+                    f"oder falsches Trennzeichen; vereinbart ist '{agency.extract.delimiter}').",
+                    "Exporteinstellungen prüfen und die Datei neu liefern lassen.",
+                )
+            ]
+        ) from None
+    problems: list[Problem] = []
+    if bad_rows:
+        problems.append(
+            _problem(
+                agency,
+                path,
+                "field_count",
+                f"{len(bad_rows)} Zeile(n) haben nicht {len(header)} Felder "
+                f"(Trennzeichen '{agency.extract.delimiter}' im Wert oder abgeschnittene Zeile).",
+                "Die Zeilen in der Quelle prüfen oder die Datei neu exportieren lassen.",
+                rows=tuple(bad_rows[:MAX_ROWS_IN_PROBLEM]),
+                row_count=len(bad_rows),
+            )
+        )
+    # line numbers as the data officer sees them (header is line 1); skipped rows leave gaps
+    lines = np.arange(2, table.num_rows + len(bad_rows) + 2)
+    if bad_rows:
+        lines = lines[~np.isin(lines, bad_rows)]
+    table = table.append_column("_source_row", pa.array(lines[: table.num_rows], pa.int64()))
+    return header, table, problems
+
+
+def _cell_to_text(value: object, date_format: str) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime | date):
+        return value.strftime(date_format)
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _read_xlsx(agency: Agency, path: Path) -> tuple[list[str], pa.Table, list[Problem]]:
+    import openpyxl
+    from openpyxl.utils.exceptions import InvalidFileException
+
+    try:
+        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
+    except (InvalidFileException, OSError, KeyError, ValueError):
+        raise ExtractError(
+            [
+                _problem(
+                    agency,
+                    path,
+                    "xlsx",
+                    "Die Datei ist keine lesbare Excel-Arbeitsmappe (XLSX).",
+                    "Die Datei im Format XLSX neu exportieren lassen.",
+                )
+            ]
+        ) from None
+    try:
+        sheet_name = agency.extract.sheet
+        if sheet_name and sheet_name not in wb.sheetnames:
+            raise ExtractError(
+                [
+                    _problem(
+                        agency,
+                        path,
+                        "xlsx_sheet",
+                        f"Das Tabellenblatt '{sheet_name}' fehlt.",
+                        f"Die Daten auf ein Blatt namens '{sheet_name}' exportieren lassen.",
+                    )
+                ]
+            )
+        ws = wb[sheet_name] if sheet_name else wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header_row = next(rows, None)
+        if header_row is None:
+            raise ExtractError(
+                [
+                    _problem(
+                        agency,
+                        path,
+                        "empty",
+                        "Die Datei ist leer.",
+                        "Die Lieferung erneut anfordern.",
+                    )
+                ]
+            )
+        header = [str(h).strip() if h is not None else "" for h in header_row]
+        while header and header[-1] == "":
+            header.pop()
+        fmt = agency.extract.date_format
+        columns: list[list[str | None]] = [[] for _ in header]
+        lines: list[int] = []
+        for i, row in enumerate(rows, start=2):
+            if row is None or all(v is None for v in row):
+                continue
+            for j in range(len(header)):
+                columns[j].append(_cell_to_text(row[j] if j < len(row) else None, fmt))
+            lines.append(i)
+    finally:
+        wb.close()
+    table = pa.table({h: pa.array(c, pa.string()) for h, c in zip(header, columns, strict=True)})
+    table = table.append_column("_source_row", pa.array(lines, pa.int64()))
+    return header, table, []
+
+
+def _check_header(agency: Agency, path: Path, header: list[str]) -> list[Problem]:
+    expected = [c.source for c in agency.columns]
+    problems = []
+    missing = [c.source for c in agency.columns if c.required and c.source not in header]
+    unknown = [h for h in header if h not in expected]
+    if missing:
+        problems.append(
+            _problem(
+                agency,
+                path,
+                "header_missing",
+                f"Pflichtspalte(n) fehlen: {', '.join(missing)}.",
+                "Die Stelle bitten, den Export mit allen vereinbarten Spalten zu liefern "
+                "(Spaltennamen exakt wie in der Konfiguration).",
+            )
+        )
+    if unknown:
+        problems.append(
+            _problem(
+                agency,
+                path,
+                "header_unknown",
+                f"Nicht vereinbarte Spalte(n): {', '.join(unknown)}. Ihre Rolle ist unbekannt, "
+                "sie könnten personenbezogene Daten enthalten.",
+                "Export ohne diese Spalten anfordern oder die Spalten in der Stellenkonfiguration "
+                "mit einer Rolle eintragen (Verzeichnis wird angepasst).",
+            )
+        )
+    dup = sorted({h for h in header if header.count(h) > 1})
+    if dup:
+        problems.append(
+            _problem(
+                agency,
+                path,
+                "header_duplicate",
+                f"Doppelte Spaltennamen: {', '.join(dup)}.",
+                "Export mit eindeutigen Spaltennamen anfordern.",
+            )
+        )
+    return problems
+
+
+def _rows_where(mask: pa.Array, source_rows: pa.Array) -> tuple[tuple[int, ...], int]:
+    idx = pc.indices_nonzero(mask)
+    n = len(idx)
+    sample = pc.take(source_rows, idx[:MAX_ROWS_IN_PROBLEM]).to_pylist()
+    return tuple(int(r) for r in sample), n
+
+
+def _type_column(
+    agency: Agency, path: Path, col: Column, values: pa.Array, source_rows: pa.Array
+) -> tuple[pa.Array, Problem | None]:
+    """Convert a text column to its configured type; unparseable cells become a problem."""
+    ex = agency.extract
+    text = pc.utf8_trim_whitespace(values)
+    text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    if col.type == "string":
+        return text, None
+    if col.type == "date":
+        parsed = pc.strptime(text, format=ex.date_format, unit="s", error_is_null=True)
+        typed = pc.cast(parsed, pa.date32())
+        expected_de = f"ein Datum im Format {ex.date_format.replace('%d', 'TT').replace('%m', 'MM').replace('%Y', 'JJJJ')}"
+    elif col.type == "boolean":
+        t = pc.is_in(text, value_set=pa.array(ex.true_values))
+        f = pc.is_in(text, value_set=pa.array(ex.false_values))
+        typed = pc.if_else(t, True, pc.if_else(f, False, pa.scalar(None, pa.bool_())))
+        expected_de = f"ein Wahrheitswert ({'/'.join(ex.true_values[:1] + ex.false_values[:1])})"
+    elif col.type == "integer":
+        ok = pc.match_substring_regex(text, r"^[+-]?\d+$")
+        typed = pc.cast(pc.if_else(ok, text, pa.scalar(None, pa.string())), pa.int64())
+        expected_de = "eine ganze Zahl"
+    else:  # decimal with German decimal comma
+        norm = pc.replace_substring(pc.replace_substring(text, ".", ""), ex.decimal, ".")
+        ok = pc.match_substring_regex(norm, r"^[+-]?\d+(\.\d+)?$")
+        typed = pc.cast(pc.if_else(ok, norm, pa.scalar(None, pa.string())), pa.float64())
+        expected_de = f"eine Dezimalzahl mit '{ex.decimal}' als Dezimaltrennzeichen"
+    bad = pc.and_(pc.is_valid(text), pc.is_null(typed))
+    if not pc.any(bad).as_py():
+        return typed, None
+    rows, n = _rows_where(bad, source_rows)
+    return typed, _problem(
+        agency,
+        path,
+        f"type_{col.type}",
+        f"{n} Wert(e) sind nicht {expected_de}.",
+        "Die Werte in der Quelle korrigieren oder den Export mit dem vereinbarten Format liefern lassen.",
+        column=col.source,
+        rows=rows,
+        row_count=n,
+    )
+
+
+def read_extract(agency: Agency, path: Path) -> ParsedExtract:
+    """Parse and type an extract. Raises ExtractError when it cannot be processed at all.
+
+    Problems that concern single cells are collected on the result; critical ones make the
+    caller reject the extract, but everything is reported in one go so the agency can fix all
+    of it at once.
+    """
+    raw = path.read_bytes()
+    digest = hashlib.sha256(raw).hexdigest()
+    if agency.extract.format == "csv":
+        header, table, problems = _read_csv(agency, path, raw)
+    else:
+        header, table, problems = _read_xlsx(agency, path)
+    del raw
+    header_problems = _check_header(agency, path, header)
+    if header_problems:
+        raise ExtractError(header_problems + problems)
+    if table.num_rows == 0:
+        raise ExtractError(
+            [
+                _problem(
+                    agency,
+                    path,
+                    "no_rows",
+                    "Die Datei enthält nur die Kopfzeile, keine Datensätze.",
+                    "Die vollständige Lieferung anfordern.",
+                )
+            ]
+        )
+    source_rows = table.column("_source_row").combine_chunks()
+    out: dict[str, pa.Array] = {}
+    for col in agency.columns:
+        if col.source not in table.column_names:
+            out[col.field] = pa.nulls(table.num_rows, pa.string())
+            continue
+        values = table.column(col.source).combine_chunks()
+        typed, problem = _type_column(agency, path, col, values, source_rows)
+        out[col.field] = typed
+        if problem:
+            problems.append(problem)
+    out["_source_row"] = source_rows
+    log.info("[kiim] %s: %s gelesen, %d Zeilen", agency.agency, path.name, table.num_rows)
+    return ParsedExtract(
+        agency=agency, path=path, sha256=digest, table=pa.table(out), problems=problems
+    )
+
+
+def critical(problems: list[Problem]) -> list[Problem]:
+    return [p for p in problems if p.severity is Severity.critical]

@@ -1,0 +1,128 @@
+"""Turn a parsed (identifying) extract into the pseudonymised zone's record layout.
+
+The agency config decides each column's fate: direct identifiers become keyed pseudonyms and
+linkage encodings and are then dropped, quasi-identifiers are generalised, attributes are kept,
+free text is scrubbed. The output schema is `kiim.schema.pseudonymised_schema`, nothing more:
+whatever is not in that schema cannot leak into the later zones.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from kiim.config import Agency, Role
+from kiim.ingest import ParsedExtract
+from kiim.schema import CLK_COLUMN, pseudonymised_schema
+from pseudonymization import (
+    Scrubber,
+    clk_encode,
+    cologne_codes,
+    combine,
+    derive_key,
+    keyed_hash,
+    normalize_names,
+    to_binary_array,
+)
+
+SOURCE_ROW = "_source_row"
+
+
+class PurposeKeys:
+    """Sub-keys derived once per run, one per purpose (domain separation, DESIGN §5)."""
+
+    def __init__(self, master: bytes):
+        self.record = derive_key(master, "record")
+        self.person = derive_key(master, "person")
+        self.azr = derive_key(master, "azr")
+        self.bloom = derive_key(master, "bloom")
+
+
+def _first_token(names: pa.Array) -> pa.Array:
+    tokens = pc.utf8_split_whitespace(names)
+    has = pc.greater(pc.list_value_length(tokens), 0)
+    safe = pc.if_else(has, tokens, pa.scalar(["-"], pa.list_(pa.string())))
+    first = pc.list_element(safe, 0)
+    return pc.if_else(has, first, pa.scalar(None, pa.string()))
+
+
+def _col(table: pa.Table, name: str) -> pa.Array:
+    if name not in table.column_names:
+        return pa.nulls(table.num_rows, pa.string())
+    return table.column(name).combine_chunks()
+
+
+def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[str, pa.Array]:
+    """Keyed linkage keys and the record-level Bloom filter for every record."""
+    family = normalize_names(_col(table, "family_name"))
+    given = normalize_names(_col(table, "given_names"))
+    first_given = _first_token(given)
+    birth_date = (
+        table.column("birth_date").combine_chunks() if "birth_date" in table.column_names else None
+    )
+    dob_iso = (
+        pc.strftime(birth_date, format="%Y-%m-%d")
+        if birth_date is not None
+        else pa.nulls(table.num_rows, pa.string())
+    )
+    birth_year = pc.utf8_slice_codeunits(dob_iso, 0, 4)
+    fam_code = cologne_codes(family)
+    given_code = cologne_codes(first_given)
+    azr = _col(table, "azr_number")
+    azr_digits = pc.replace_substring_regex(azr, r"\D", "")
+    azr_digits = pc.if_else(pc.equal(azr_digits, ""), pa.scalar(None, pa.string()), azr_digits)
+    return {
+        "lk_name_dob": keyed_hash(combine(family, first_given, dob_iso), keys.person),
+        "lk_phonetic": keyed_hash(combine(fam_code, given_code, birth_year), keys.person),
+        "lk_phonetic_swapped": keyed_hash(combine(given_code, fam_code, birth_year), keys.person),
+        "lk_azr": keyed_hash(azr_digits, keys.azr),
+        CLK_COLUMN: to_binary_array(clk_encode(family, given, dob_iso, keys.bloom)),
+    }
+
+
+def _deny_lists(table: pa.Table) -> list[list[str]]:
+    """A record's own names, for exact removal from its free text (no NER model offline)."""
+    cols = [c for c in ("family_name", "given_names", "birth_name") if c in table.column_names]
+    per_col = [table.column(c).to_pylist() for c in cols]
+    return [[v for v in vals if v] for vals in zip(*per_col, strict=True)] if per_col else []
+
+
+def pseudonymise_extract(
+    extract: ParsedExtract, period: str, master_key: bytes, scrubber: Scrubber | None
+) -> pa.Table:
+    """Pseudonymised records of one extract, in the zone contract plus `_source_row`.
+
+    `_source_row` lets validation point at file lines; it is dropped before writing Parquet.
+    """
+    agency = extract.agency
+    table = extract.table
+    n = table.num_rows
+    keys = PurposeKeys(master_key)
+    out: dict[str, pa.Array] = {
+        "period": pa.array([period] * n, pa.string()),
+        "record_key": keyed_hash(
+            combine(pa.array([agency.agency] * n, pa.string()), _col(table, "record_id")),
+            keys.record,
+        ),
+    }
+    out.update(link_encodings(table, keys, agency))
+    free_text = agency.by_role(Role.free_text)
+    deny = _deny_lists(table) if free_text else []
+    for col in agency.columns:
+        values = table.column(col.field).combine_chunks()
+        if col.role is Role.quasi_identifier:
+            if col.generalise == "year_month":
+                prefix = col.field.removesuffix("_date")
+                out[f"{prefix}_year"] = pc.cast(pc.year(values), pa.int32())
+                out[f"{prefix}_month"] = pc.cast(pc.month(values), pa.int32())
+            else:
+                out[col.field] = values
+        elif col.role is Role.attribute:
+            out[col.field] = values
+        elif col.role is Role.free_text:
+            if scrubber is None:
+                raise RuntimeError(f"{agency.agency}: free-text column needs a scrubber")
+            out[col.field] = pa.array(scrubber.scrub_many(values.to_pylist(), deny), pa.string())
+    schema = pseudonymised_schema(agency)
+    result = pa.table({f.name: pc.cast(out[f.name], f.type) for f in schema}, schema=schema)
+    return result.append_column(SOURCE_ROW, table.column(SOURCE_ROW))

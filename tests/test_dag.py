@@ -1,0 +1,40 @@
+"""The DAG file imports cleanly, has the expected shape, and its trigger form validates input."""
+
+from __future__ import annotations
+
+import pytest
+
+from kiim.workspace import REPO_ROOT
+
+
+@pytest.fixture(scope="module")
+def dag():  # type: ignore[no-untyped-def]
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(REPO_ROOT / "dags"))
+    assert bag.import_errors == {}
+    return bag.dags["kiim_monthly"]
+
+
+def test_dag_shape(dag) -> None:  # type: ignore[no-untyped-def]
+    ids = set(dag.task_ids)
+    assert {
+        "start_run",
+        "process_agency",
+        "link_persons",
+        "build_marts",
+        "publish_marts",
+        "finish_run",
+    } <= ids
+    assert dag.get_task("finish_run").trigger_rule == "all_done"
+    assert dag.max_active_runs == 1
+
+
+def test_period_param_rejects_malformed_values(dag) -> None:  # type: ignore[no-untyped-def]
+    from airflow.sdk.definitions.param import ParamValidationError
+
+    param = dag.params.get_param("period")
+    assert param.resolve(value="2026-10") == "2026-10"
+    for bad in ("2026-13", "10-2026", "2026-1", ""):
+        with pytest.raises(ParamValidationError):
+            param.resolve(value=bad)
