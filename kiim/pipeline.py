@@ -257,13 +257,13 @@ def transform(run: dict[str, Any]) -> dict[str, Any]:
         ws.dbt_project_dir,
         period=run["period"],
         target_dir=ws.root / "dbt" / "target",
-        log_dir=ws.root / "dbt" / "logs",
     )
     if not outcome.success:
-        raise RunError(f"dbt build failed: {outcome.failures}")
+        raise RunError(outcome.summary_de() + "\n" + "\n".join(str(f) for f in outcome.failures))
+    log.info("[kiim] %s", outcome.summary_de())
     return {
-        "models": outcome.models_ok,
-        "tests": outcome.tests_ok,
+        "models": outcome.models_passed,
+        "tests": outcome.tests_passed,
         "manifest": str(outcome.manifest_path),
         "seconds": round(time.time() - t0, 2),
     }
@@ -322,40 +322,42 @@ def finish(
     }
     quality = write_quality_report(period, problems, {}, ws.quality_dir / period)
     manifest = Path(transform_result["manifest"]) if transform_result else None
-    record = RunRecord(
-        run_id=run["run_id"],
-        period=period,
-        trigger=run.get("trigger", "cli"),
-        started_at=run["started_at"],
-        finished_at=_now(),
-        status=status,
-        key_id=run["key_id"],
-        files=[
-            {
-                "agency": r["agency"],
-                "file": r.get("file"),
-                "sha256": r.get("sha256"),
-                "rows_read": r.get("rows_read"),
-                "rows_accepted": r.get("rows_accepted"),
-                "status": r["status"],
-                "reason": "; ".join(
-                    p["message_de"] for p in r["problems"] if p["severity"] == "critical"
-                )
-                or None,
-            }
-            for r in agency_results
-        ],
-        linkage=(link_result or {}).get("linkage", {}),
-        marts=(publish_result or {}).get("marts", []),
-        suppression=(publish_result or {}).get("suppression", {}),
-        durations={
-            "link": (link_result or {}).get("seconds"),
-            "dbt": (transform_result or {}).get("seconds"),
-            "publish": (publish_result or {}).get("seconds"),
-            "total": round(time.time() - run.get("t0", time.time()), 2),
-        },
-        quality_report=str(quality.html),
-        errors=[error] if error else [],
+    record = RunRecord.model_validate(
+        dict(
+            run_id=run["run_id"],
+            period=period,
+            trigger=run.get("trigger", "cli"),
+            started_at=run["started_at"],
+            finished_at=_now(),
+            status=status,
+            key_id=run["key_id"],
+            files=[
+                {
+                    "agency": r["agency"],
+                    "file": r.get("file"),
+                    "sha256": r.get("sha256"),
+                    "rows_read": r.get("rows_read"),
+                    "rows_accepted": r.get("rows_accepted"),
+                    "status": r["status"],
+                    "reason": "; ".join(
+                        p["message_de"] for p in r["problems"] if p["severity"] == "critical"
+                    )
+                    or None,
+                }
+                for r in agency_results
+            ],
+            linkage=(link_result or {}).get("linkage", {}),
+            marts=(publish_result or {}).get("marts", []),
+            suppression=(publish_result or {}).get("suppression", {}),
+            durations={
+                "link": (link_result or {}).get("seconds"),
+                "dbt": (transform_result or {}).get("seconds"),
+                "publish": (publish_result or {}).get("seconds"),
+                "total": round(time.time() - run.get("t0", time.time()), 2),
+            },
+            quality_report=str(quality.html),
+            errors=[error] if error else [],
+        )
     )
     append_run(ws.run_log, record)
     register = build_register(
