@@ -164,10 +164,11 @@ def process_agency(run: dict[str, Any], agency_name: str) -> dict[str, Any]:
             len(critical(problems)),
         )
         return result
-    tmp = ws.staging / run["run_id"] / f"{agency_name}.parquet"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    pq.write_table(table.drop_columns(["_source_row"]), tmp, compression="zstd")
+    # temporary name in the target folder: a rename within one folder is atomic, also when the
+    # zones are separate volumes (docker-compose.yml)
     final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{run['run_id']}.tmp")
+    pq.write_table(table.drop_columns(["_source_row"]), tmp, compression="zstd")
     os.replace(tmp, final)
     result.update(
         status="accepted", rows_accepted=table.num_rows, seconds=round(time.time() - t0, 2)
@@ -373,7 +374,6 @@ def finish(
         for r in agency_results:
             if r["status"] == "accepted" and r.get("file"):
                 (ws.inbox_period(period) / r["file"]).unlink(missing_ok=True)
-        shutil.rmtree(ws.staging / run["run_id"], ignore_errors=True)
     summary = {
         "run_id": run["run_id"],
         "period": period,
