@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,6 +30,7 @@ OFFLINE_ENV = {
     "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
 }
+LOGGER_SUFFIX = re.compile(r"\s+\[[\w.]+\]\s+loc=\S+\s*$")
 DEMO_KEY = Path.home() / ".config" / "kiim" / "demo.key"
 
 Period = Annotated[str, typer.Option("--period", "-p", help="Berichtsmonat JJJJ-MM")]
@@ -90,7 +92,8 @@ def run_dag(period: str, ws: Workspace, agencies: list[str] | None = None) -> di
         for line in proc.stdout:
             out.write(line)
             if "[kiim]" in line:
-                typer.echo("  " + line.split("[kiim]", 1)[1].strip(), err=True)
+                message = line.split("[kiim]", 1)[1]
+                typer.echo("  " + LOGGER_SUFFIX.sub("", message).strip(), err=True)
         rc = proc.wait()
     if not summary_path.exists():
         _fail(f"the DAG run ended without a summary (exit {rc}); Airflow log: {log_file}")

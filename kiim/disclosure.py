@@ -37,48 +37,74 @@ class SuppressionStats:
         self.secondary += other.secondary
 
 
-def _relations(df: pd.DataFrame, district_ags: str) -> list[np.ndarray]:
-    """Index arrays (into df) of the cells of each additive relation, total first."""
-    relations: list[np.ndarray] = []
-    pos = pd.Series(np.arange(len(df)), index=df.index)
-    # 1) Gemeinden add up to the district, per (period, dimension, value, category)
-    is_district = df["ags"] == district_ags
-    for _, g in df.groupby(["period", "dimension", "dimension_value", "category"], sort=False):
-        total = g.index[is_district.loc[g.index]]
-        parts = g.index[~is_district.loc[g.index]]
-        if len(total) == 1 and len(parts) > 0:
-            relations.append(pos.loc[total.append(parts)].to_numpy())
-    # 2) the values of a dimension add up to the total row, per (period, ags, category)
-    for _, g in df.groupby(["period", "ags", "category"], sort=False):
-        totals = g.index[(g["dimension"] == TOTAL).to_numpy()]
-        if len(totals) != 1:
-            continue
-        for dim, parts in g[g["dimension"] != TOTAL].groupby("dimension", sort=False):
-            del dim
-            relations.append(pos.loc[totals.append(parts.index)].to_numpy())
-    return relations
+def _relations(df: pd.DataFrame, district_ags: str) -> tuple[np.ndarray, np.ndarray]:
+    """Membership of cells in additive relations as (relation id, cell index) arrays.
+
+    1) per (period, dimension, value, category): the district row and its Gemeinde rows;
+    2) per (period, ags, category, dimension != total): the total row and the dimension's values.
+    """
+    n = len(df)
+    cells = np.arange(n)
+    rel_parts: list[np.ndarray] = []
+    cell_parts: list[np.ndarray] = []
+    offset = 0
+    # 1) Gemeinden -> district
+    g1 = (
+        df.groupby(["period", "dimension", "dimension_value", "category"], sort=False)
+        .ngroup()
+        .to_numpy()
+    )
+    has_district = np.zeros(g1.max() + 1 if n else 0, dtype=bool)
+    has_district[g1[(df["ags"] == district_ags).to_numpy()]] = True
+    keep = has_district[g1]
+    rel_parts.append(g1[keep])
+    cell_parts.append(cells[keep])
+    offset = int(g1.max()) + 1 if n else 0
+    # 2) dimension values -> total row of the same (period, ags, category)
+    is_total = (df["dimension"] == TOTAL).to_numpy()
+    base = df.groupby(["period", "ags", "category"], sort=False).ngroup().to_numpy()
+    total_of_base = np.full(base.max() + 1 if n else 0, -1)
+    total_of_base[base[is_total]] = cells[is_total]
+    parts = ~is_total & (total_of_base[base] >= 0)
+    g2 = (
+        df[parts]
+        .groupby(["period", "ags", "category", "dimension"], sort=False)
+        .ngroup()
+        .to_numpy()
+        + offset
+    )
+    rel_parts += [g2, np.unique(g2)]
+    first_of_rel = pd.Series(cells[parts]).groupby(g2).first().to_numpy()
+    cell_parts += [cells[parts], total_of_base[base[first_of_rel]]]
+    return np.concatenate(rel_parts), np.concatenate(cell_parts)
 
 
 def suppress_counts(
-    values: np.ndarray, k: int, relations: list[np.ndarray]
+    values: np.ndarray, k: int, relations: tuple[np.ndarray, np.ndarray]
 ) -> tuple[np.ndarray, int, int]:
-    """Boolean mask of withheld cells for one count column; (mask, primary, secondary)."""
+    """Boolean mask of withheld cells for one count column; (mask, primary, secondary).
+
+    Vectorised over all relations at once; each round withholds, in every relation with exactly
+    one withheld cell, its smallest other non-zero cell. Rounds repeat until none is left.
+    """
     v = np.nan_to_num(values.astype(float), nan=0.0)
     mask = (v >= 1) & (v < k)
     primary = int(mask.sum())
-    changed = True
-    while changed:
-        changed = False
-        for rel in relations:
-            hidden = mask[rel]
-            if hidden.sum() != 1:
-                continue
-            candidates = rel[(~hidden) & (v[rel] > 0)]
-            if len(candidates) == 0:
-                continue  # unreachable: a withheld cell > 0 implies a non-zero total
-            pick = candidates[np.argmin(v[candidates])]
-            mask[pick] = True
-            changed = True
+    rel, cell = relations
+    if len(rel) == 0:
+        return mask, primary, 0
+    n_rel = int(rel.max()) + 1
+    while True:
+        hidden = np.bincount(rel, weights=mask[cell], minlength=n_rel)
+        exposed = hidden[rel] == 1
+        candidate = exposed & ~mask[cell] & (v[cell] > 0)
+        if not candidate.any():
+            break
+        r, c = rel[candidate], cell[candidate]
+        order = np.lexsort((v[c], r))
+        r, c = r[order], c[order]
+        first = np.r_[True, r[1:] != r[:-1]]
+        mask[c[first]] = True
     return mask, primary, int(mask.sum()) - primary
 
 

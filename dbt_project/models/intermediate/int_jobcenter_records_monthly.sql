@@ -1,0 +1,3 @@
+-- jobcenter records per period with the marts' breakdown dimensions
+-- (see macro records_with_dimensions).
+{{ records_with_dimensions('stg_jobcenter__benefit_records') }}

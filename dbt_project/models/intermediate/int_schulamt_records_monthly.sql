@@ -1,0 +1,3 @@
+-- schulamt records per period with the marts' breakdown dimensions
+-- (see macro records_with_dimensions).
+{{ records_with_dimensions('stg_schulamt__pupils') }}

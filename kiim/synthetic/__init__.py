@@ -1,0 +1,1 @@
+"""Internals of the synthetic data generator; the public API is `kiim.generate`."""

@@ -1,0 +1,151 @@
+"""Record-level keyed Bloom filters: equality with the reference, similarity behaviour, hardening."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from pseudonymization import bloom as bloom_module
+from pseudonymization import (
+    clk_encode,
+    clk_encode_reference,
+    derive_key,
+    dice,
+    from_binary_array,
+    to_binary_array,
+)
+from pseudonymization.bench import synthetic_identities
+
+KEY = derive_key(b"k" * 32, "bloom")
+OTHER_KEY = derive_key(b"j" * 32, "bloom")
+
+FAMILY = ["Hassan", "Hassan", "Al-Hassan", "Müller", "Schmidt", None, "Kovalenko", None]
+GIVEN = ["Mohammed", "Muhammad", "Mohamed", "Hans Peter", "Anna", "Olena", "Oleksandr", None]
+DOB = [
+    "1985-03-07",
+    "1985-03-07",
+    "1985-03-07",
+    "1970-01-01",
+    "1985-03-07",
+    None,
+    "2001-12-24",
+    None,
+]
+SALT = [d[:4] if d else None for d in DOB]
+
+
+@pytest.mark.parametrize("balance", [True, False])
+@pytest.mark.parametrize("salted", [True, False])
+def test_vectorised_equals_reference(balance: bool, salted: bool) -> None:
+    kwargs = {"salt": SALT if salted else None, "balance": balance, "birth_name": FAMILY[::-1]}
+    fast = clk_encode(FAMILY, GIVEN, DOB, KEY, **kwargs)  # type: ignore[arg-type]
+    ref = clk_encode_reference(FAMILY, GIVEN, DOB, KEY, **kwargs)  # type: ignore[arg-type]
+    assert fast.dtype == np.uint8 and fast.shape == (len(FAMILY), 128)
+    assert np.array_equal(fast, ref)
+
+
+def test_chunk_boundaries_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    data = synthetic_identities(300, seed=3)
+    args = (data["family"], data["given"], data["birth_date"], KEY)
+    salt = pa.compute.utf8_slice_codeunits(data["birth_date"], 0, 4)
+    expected = clk_encode_reference(*args, salt=salt)
+    monkeypatch.setattr(bloom_module, "_ROW_CHUNK", 7)
+    monkeypatch.setattr(bloom_module, "_GROUP_CHUNK", 5)
+    monkeypatch.setattr(bloom_module, "_MASK_CHUNK", 11)
+    assert np.array_equal(clk_encode(*args, salt=salt), expected)
+
+
+def test_same_input_same_key_is_deterministic() -> None:
+    a = clk_encode(FAMILY, GIVEN, DOB, KEY, salt=SALT)
+    b = clk_encode(list(FAMILY), list(GIVEN), pa.array(DOB), KEY, salt=pa.array(SALT))
+    assert np.array_equal(a, b)
+    # a record encodes the same alone as inside a batch
+    single = clk_encode(FAMILY[:1], GIVEN[:1], DOB[:1], KEY, salt=SALT[:1])
+    assert np.array_equal(single[0], a[0])
+
+
+def test_arrow_dates_equal_iso_strings() -> None:
+    dates = pa.array(DOB, pa.string()).cast(pa.date32())
+    assert np.array_equal(
+        clk_encode(FAMILY, GIVEN, dates, KEY), clk_encode(FAMILY, GIVEN, DOB, KEY)
+    )
+
+
+def test_transliterations_are_similar_and_different_persons_are_not() -> None:
+    c = clk_encode(FAMILY, GIVEN, DOB, KEY, salt=SALT)
+    assert dice(c[0], c[1]) > 0.8  # Mohammed / Muhammad Hassan, same birth date
+    assert dice(c[0], c[2]) > 0.9  # Mohamed Al-Hassan
+    assert dice(c[0], c[4]) < 0.75  # Anna Schmidt, same birth date: a different person
+    assert dice(c[0], c[3]) < 0.65  # Hans Peter Müller: nothing in common
+    assert dice(c[0], c[6]) < 0.65
+
+
+def test_swapped_family_and_given_name_still_match() -> None:
+    a = clk_encode(["Ali"], ["Mohammed"], ["1990-05-01"], KEY)
+    b = clk_encode(["Mohammed"], ["Ali"], ["1990-05-01"], KEY)
+    assert dice(a, b)[0] > 0.95
+
+
+def test_different_key_gives_chance_similarity() -> None:
+    data = synthetic_identities(400, seed=5)
+    args = (data["family"], data["given"], data["birth_date"])
+    a = clk_encode(*args, KEY)
+    b = clk_encode(*args, OTHER_KEY)
+    scores = dice(a, b)
+    # balanced filters hold bits/2 ones each, so unrelated vectors overlap by one half
+    assert abs(float(scores.mean()) - 0.5) < 0.03
+    assert scores.max() < 0.65
+    unbalanced = dice(
+        clk_encode(*args, KEY, balance=False), clk_encode(*args, OTHER_KEY, balance=False)
+    )
+    fill = np.bitwise_count(clk_encode(*args, KEY, balance=False)).sum(axis=1).mean() / 1024
+    assert abs(float(unbalanced.mean()) - fill) < 0.05
+
+
+def test_salt_decorrelates_equal_names() -> None:
+    a = clk_encode(["Hassan"], ["Mohammed"], ["1985-03-07"], KEY, salt=["1985"])
+    b = clk_encode(["Hassan"], ["Mohammed"], ["1985-03-07"], KEY, salt=["1986"])
+    assert 0.35 < dice(a, b)[0] < 0.65
+
+
+def test_balanced_weight_is_constant_and_empty_records_are_zero() -> None:
+    c = clk_encode(FAMILY, GIVEN, DOB, KEY, salt=SALT)
+    weights = np.bitwise_count(c).sum(axis=1)
+    assert set(weights[:7].tolist()) == {512}
+    assert weights[7] == 0  # no usable input at all
+    assert dice(c[7], c[7]) == 0.0
+
+
+def test_null_inputs_contribute_nothing() -> None:
+    with_null = clk_encode(["Hassan"], [None], [None], KEY, balance=False)
+    only_family = clk_encode(["Hassan"], [""], ["not a date"], KEY, balance=False)
+    assert np.array_equal(with_null, only_family)
+    assert with_null.any()
+
+
+def test_dice_properties() -> None:
+    c = clk_encode(FAMILY, GIVEN, DOB, KEY)
+    assert np.allclose(dice(c, c)[:7], 1.0)
+    assert np.allclose(dice(c[0], c[3]), dice(c[3], c[0]))
+    assert dice(c, c[0]).shape == (len(FAMILY),)  # broadcasting one against many
+    assert dice(np.zeros((2, 128), np.uint8), np.zeros((2, 128), np.uint8)).tolist() == [0.0, 0.0]
+
+
+def test_binary_array_round_trip() -> None:
+    c = clk_encode(FAMILY, GIVEN, DOB, KEY)
+    arr = to_binary_array(c)
+    assert arr.type == pa.binary() and len(arr) == len(FAMILY)
+    assert arr.null_count == 1 and arr[7].as_py() is None
+    assert arr[0].as_py() == c[0].tobytes()
+    assert np.array_equal(from_binary_array(arr), c)
+    assert to_binary_array(c, null_if_empty=False).null_count == 0
+
+
+def test_rejects_bad_shapes() -> None:
+    with pytest.raises(ValueError):
+        clk_encode(["a"], ["b"], ["2000-01-01"], KEY, bits=1000)
+    with pytest.raises(ValueError):
+        clk_encode(["a"], ["b", "c"], ["2000-01-01"], KEY)
+    with pytest.raises(ValueError):
+        clk_encode(["a"], ["b"], ["2000-01-01"], b"short")
