@@ -255,7 +255,7 @@ def sql(
 
     def show(q: str) -> None:
         try:
-            con.sql(q).show(max_rows=200, max_width=200)  # type: ignore[union-attr]
+            con.sql(q).show(max_rows=200, max_width=200)
         except duckdb.Error as e:
             typer.secho(str(e), fg=typer.colors.RED, err=True)
 

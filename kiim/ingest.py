@@ -71,10 +71,27 @@ def sha256_file(path: Path) -> str:
     return h.hexdigest()
 
 
-def _problem(agency: Agency, path: Path, check: str, msg: str, fix: str, **kw: object) -> Problem:
+def _problem(
+    agency: Agency,
+    path: Path,
+    check: str,
+    msg: str,
+    fix: str,
+    *,
+    column: str | None = None,
+    rows: tuple[int, ...] = (),
+    row_count: int | None = None,
+) -> Problem:
     return Problem(
-        agency=agency.agency, file=path.name, check=check, message_de=msg, fix_de=fix, **kw
-    )  # type: ignore[arg-type]
+        agency=agency.agency,
+        file=path.name,
+        check=check,
+        message_de=msg,
+        fix_de=fix,
+        column=column,
+        rows=rows,
+        row_count=row_count,
+    )
 
 
 def _decode(agency: Agency, path: Path, raw: bytes) -> str:

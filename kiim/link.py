@@ -1,25 +1,46 @@
-"""Link records of one period to persons and keep each person's key stable across months.
+"""Link the records of one period to persons and keep each person's key stable across months.
 
-Version 1 links on exact keyed keys (normalised name + birth date, AZR number). Records are
-nodes, shared keys are edges, connected components are persons. A person key, once given,
-is kept: a component that contains a record seen in an earlier month inherits that record's
-person key, so trajectories survive from month to month.
+Version 2 (docs/linkage.md): candidate pairs from keyed blocking keys, Fellegi–Sunter scores
+on Bloom-filter similarity and generalised attributes (EM-estimated per month), clustering
+that never puts two records of one agency into one person (`kiim.link_match`). Only
+pseudonymised encodings are read.
+
+The person-key registry: a person keeps its key from month to month. Each record remembers
+the person key it had in the latest earlier month (`linkage.record_person`). A cluster of
+this month inherits a known key of its records, the oldest one first; a key claimed by two
+clusters stays with the one holding most of its records, the other gets its next-oldest
+known key or a new one. What changed is logged in `linkage.key_events`:
+
+* `merge` (person_key = kept key, other_person_key = retired key): records of two earlier
+  persons are one person now;
+* `split` (person_key = original key, other_person_key = key of the split-off records).
+
+Determinism: records are processed in (agency, record_key) order, the EM starts from fixed
+defaults, ties are broken by keys, and the previous state is read from months before the
+period only, so re-running a month (also after later months) gives identical results.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass
 
 import duckdb
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from kiim.config import Agency
+from kiim.link_encode import SPACES
+from kiim.link_match import LinkInput, LinkResult, connected_components, link_records
+from kiim.schema import CLK_COLUMN
 
 log = logging.getLogger(__name__)
 
-EXACT_KEYS = ("lk_name_dob", "lk_azr")
+__all__ = ["LinkStats", "connected_components", "link_period", "load_link_input"]
+
+CLK_WORDS = 16  # 1024 bits
 
 
 @dataclass
@@ -30,55 +51,20 @@ class LinkStats:
     known_persons: int
     merged_keys: int
     multi_agency_persons: int
+    split_keys: int = 0
+    candidate_pairs: int = 0
+    accepted_pairs: int = 0
+    refused_merges: int = 0
+    skipped_blocks: int = 0
+    em_iterations: int = 0
+    match_share: float = 0.0
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | float]:
         return asdict(self)
 
 
-def connected_components(n: int, edges_a: np.ndarray, edges_b: np.ndarray) -> np.ndarray:
-    """Component label (smallest member index) per node, by vectorised min-label propagation."""
-    labels = np.arange(n, dtype=np.int64)
-    if len(edges_a) == 0:
-        return labels
-    while True:
-        before = labels.copy()
-        m = np.minimum(labels[edges_a], labels[edges_b])
-        np.minimum.at(labels, edges_a, m)
-        np.minimum.at(labels, edges_b, m)
-        labels = labels[labels]  # pointer jumping shortens long chains
-        if np.array_equal(labels, before):
-            return labels
-
-
-def _edges_from_keys(records: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """Star edges: every record to the first record with the same key value."""
-    a_parts, b_parts = [], []
-    idx = np.arange(records.num_rows)
-    for key in EXACT_KEYS:
-        values = records.column(key).to_numpy(zero_copy_only=False)
-        valid = (
-            np.array([v is not None for v in values])
-            if values.dtype == object
-            else ~np.isnan(values)
-        )
-        if not valid.any():
-            continue
-        vals = values[valid].astype(str)
-        rows = idx[valid]
-        order = np.argsort(vals, kind="stable")
-        vals, rows = vals[order], rows[order]
-        starts = np.r_[True, vals[1:] != vals[:-1]]
-        head = rows[np.maximum.accumulate(np.where(starts, np.arange(len(rows)), 0))]
-        keep = head != rows
-        a_parts.append(head[keep])
-        b_parts.append(rows[keep])
-    if not a_parts:
-        return np.array([], dtype=np.int64), np.array([], dtype=np.int64)
-    return np.concatenate(a_parts), np.concatenate(b_parts)
-
-
-def link_period(con: duckdb.DuckDBPyConnection, period: str, agencies: list[Agency]) -> LinkStats:
-    """Assign a person key to every record of `period` in `pseudo.*`; idempotent per period."""
+def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute("create schema if not exists linkage")
     con.execute(
         "create table if not exists linkage.record_registry "
         "(agency varchar, record_key varchar, person_key varchar, first_period varchar, "
@@ -92,82 +78,308 @@ def link_period(con: duckdb.DuckDBPyConnection, period: str, agencies: list[Agen
         "create table if not exists linkage.key_events "
         "(period varchar, event varchar, person_key varchar, other_person_key varchar)"
     )
-    selects = [
-        f"select '{a.agency}' as agency, record_key, {', '.join(EXACT_KEYS)} "
-        f"from pseudo.{a.agency} where period = $period"
-        for a in agencies
+    con.execute(
+        "create table if not exists linkage.score_model "
+        "(period varchar, field varchar, level varchar, m double, u double, weight double, "
+        "match_share double, iterations integer)"
+    )
+
+
+def _code(expr: str) -> str:
+    """SQL for a 64-bit code of a value (DuckDB's hash), 0 for NULL."""
+    return f"case when {expr} is null then 0 else greatest(hash({expr}), 1) end"
+
+
+def _select_agency(con: duckdb.DuckDBPyConnection, agency: str, index: int) -> str:
+    cols = {
+        r[0]
+        for r in con.execute(
+            "select column_name from information_schema.columns "
+            "where table_schema = 'pseudo' and table_name = ?",
+            [agency],
+        ).fetchall()
+    }
+
+    def col(name: str, cast: str = "varchar") -> str:
+        return name if name in cols else f"null::{cast}"
+
+    parts = [f"{index} as agency_index", f"'{agency}' as agency", "record_key"]
+    for columns in SPACES.values():
+        parts += [f"{_code(col(c))} as {c}" for c in columns]
+    parts += [
+        f"{col(CLK_COLUMN, 'blob')} as clk",
+        f"{_code(col('sex'))} as sex",
+        f"{_code(col('nationality'))} as nationality",
+        f"{_code(col('ags'))} as ags",
+        f"coalesce({col('birth_year', 'integer')}, 0) as birth_year",
+        f"coalesce({col('birth_month', 'integer')}, 0) as birth_month",
     ]
-    records = con.execute(" union all ".join(selects), {"period": period}).to_arrow_table()
-    n = records.num_rows
-    ea, eb = _edges_from_keys(records)
-    labels = connected_components(n, ea, eb)
-    con.register("_records", records.append_column("component", pa.array(labels)))
-    # a component's person key: the oldest known key among its records, else a new one derived
-    # from its smallest record key (deterministic, so re-running a month gives the same keys)
-    con.execute(
-        """
-        create or replace temp table _assign as
-        with r as (
-            select r.agency, r.record_key, r.component, g.person_key as known_key, g.first_period
-            from _records r
-            left join linkage.record_registry g using (agency, record_key)
-        ),
-        comp as (
-            select component,
-                   arg_min(known_key, first_period || known_key) as known_key,
-                   count(distinct known_key) as n_known,
-                   'P' || substr(min(record_key), 1, 20) as new_key
-            from r group by component
+    return f"select {', '.join(parts)} from pseudo.{agency} where period = $period"
+
+
+def _clk_matrix(values: pa.ChunkedArray | pa.Array, n: int) -> np.ndarray:
+    """(n, 16) uint64 from a binary column; null or malformed values become all zeros."""
+    arr = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
+    out = np.zeros((n, CLK_WORDS), dtype=np.uint64)
+    if n == 0:
+        return out
+    width = CLK_WORDS * 8
+    arr = arr.cast(pa.binary())
+    lengths = pa.compute.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
+    ok = lengths == width
+    if ok.all() and arr.offset == 0:
+        offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1)
+        if offsets[0] == 0 and offsets[-1] == n * width:
+            data = np.frombuffer(arr.buffers()[2], dtype=np.uint8, count=n * width)
+            return data.reshape(n, width).view("<u8").astype(np.uint64).copy()
+    rows = np.flatnonzero(ok)
+    if len(rows):
+        chosen = arr.take(pa.array(rows))
+        data = b"".join(chosen.to_pylist())
+        out[rows] = np.frombuffer(data, dtype="<u8").reshape(len(rows), CLK_WORDS)
+    return out
+
+
+def load_link_input(
+    con: duckdb.DuckDBPyConnection, period: str, agencies: list[Agency] | list[str]
+) -> tuple[pa.Table, LinkInput]:
+    """Records of `period` from `pseudo.*` (sorted by agency, record_key) and their arrays.
+
+    The first element holds agency, record_key and prior_key (the person key of the record
+    in its latest earlier month, NULL for a new record).
+    """
+    names = [a if isinstance(a, str) else a.agency for a in agencies]
+    selects = [_select_agency(con, name, i) for i, name in enumerate(names)]
+    query = f"""
+        with r as ({" union all ".join(selects)}),
+        prior as (
+            select agency, record_key, arg_max(person_key, period) as prior_key
+            from linkage.record_person where period < $period group by agency, record_key
         )
-        select r.agency, r.record_key, r.component, r.known_key as previous_key,
-               coalesce(comp.known_key, comp.new_key) as person_key,
-               comp.known_key is null as is_new, comp.n_known
-        from r join comp using (component)
-        """
+        select r.*, prior.prior_key, {_code("prior.prior_key")} as prior_code
+        from r left join prior using (agency, record_key)
+        order by r.agency, r.record_key
+    """
+    relation = con.sql(query, params={"period": period})
+    assert relation is not None
+    table = relation.to_arrow_table()
+    n = table.num_rows
+
+    def ints(name: str) -> np.ndarray:
+        return table.column(name).to_numpy().astype(np.uint64).view(np.int64)
+
+    keys = {
+        space: np.stack([ints(c) for c in columns], axis=1)
+        if n
+        else np.zeros((0, len(columns)), dtype=np.int64)
+        for space, columns in SPACES.items()
+    }
+    data = LinkInput(
+        agency=table.column("agency_index").to_numpy().astype(np.int64),
+        keys=keys,
+        clk=_clk_matrix(table.column("clk"), n),
+        sex=ints("sex"),
+        nationality=ints("nationality"),
+        ags=ints("ags"),
+        birth_year=table.column("birth_year").to_numpy().astype(np.int64),
+        birth_month=table.column("birth_month").to_numpy().astype(np.int64),
+        prior=ints("prior_code"),
     )
-    con.unregister("_records")
-    con.execute("delete from linkage.record_person where period = ?", [period])
-    con.execute(
-        "insert into linkage.record_person select ?, agency, record_key, person_key from _assign",
-        [period],
+    return table.select(["agency", "record_key", "prior_key"]), data
+
+
+# -------------------------------------------------------------------------- key registry
+
+
+def _new_key(seed: str, taken: set[str]) -> str:
+    """A fresh person key derived from a record pseudonym (deterministic, never reused)."""
+    counter = 0
+    while True:
+        text = seed if counter == 0 else f"{seed}|{counter}"
+        key = "P" + hashlib.sha256(("kiim/person-key/" + text).encode()).hexdigest()[:20]
+        if key not in taken:
+            taken.add(key)
+            return key
+        counter += 1
+
+
+@dataclass
+class _Assignment:
+    person_key: np.ndarray  # per record
+    is_new: np.ndarray  # per record: its person's key was issued this period
+    events: list[tuple[str, str, str]]
+
+
+def assign_keys(
+    records: pa.Table, labels: np.ndarray, key_first_period: dict[str, str], taken: set[str]
+) -> _Assignment:
+    """Give every cluster a person key: inherit a known one (oldest first), else a new one."""
+    df = pd.DataFrame(
+        {
+            "label": labels,
+            "record": [
+                f"{a}|{r}"
+                for a, r in zip(
+                    records.column("agency").to_pylist(),
+                    records.column("record_key").to_pylist(),
+                    strict=True,
+                )
+            ],
+            "prior": records.column("prior_key").to_pylist(),
+        }
     )
+    first_record = df.groupby("label", sort=True)["record"].min()
+    known = df.dropna(subset=["prior"])
+    support = known.groupby(["label", "prior"], sort=True).size().rename("support").reset_index()
+    support["age"] = support["prior"].map(key_first_period).fillna("9999-99")
+    support["first_record"] = support["label"].map(first_record)
+    support = support.sort_values(
+        ["age", "support", "prior", "first_record"], ascending=[True, False, True, True]
+    )
+    cluster_key: dict[int, str] = {}
+    key_cluster: dict[str, int] = {}
+    for label, prior in zip(
+        support["label"].tolist(), support["prior"].tolist(), strict=True
+    ):
+        if label in cluster_key or prior in key_cluster:
+            continue
+        cluster_key[label] = prior
+        key_cluster[prior] = label
+    inherited = set(cluster_key)
+    for label, seed in first_record.items():
+        if label not in cluster_key:
+            cluster_key[int(label)] = _new_key(str(seed), taken)
+    events: set[tuple[str, str, str]] = set()
+    for label, prior in zip(support["label"].tolist(), support["prior"].tolist(), strict=True):
+        mine = cluster_key[label]
+        if prior == mine:
+            continue
+        if prior in key_cluster:  # the key lives on in another cluster: these records split off
+            events.add(("split", prior, mine))
+        else:  # the key is not continued: its records joined this cluster's person
+            events.add(("merge", mine, prior))
+    keys = np.array([cluster_key[int(x)] for x in labels], dtype=object)
+    is_new = np.array([int(x) not in inherited for x in labels], dtype=bool)
+    return _Assignment(keys, is_new, sorted(events))
+
+
+def _history(
+    con: duckdb.DuckDBPyConnection, period: str, keys: list[str]
+) -> tuple[dict[str, str], set[str]]:
+    """First period of each known key, and every key used before `period`."""
+    taken = {
+        r[0]
+        for r in con.execute(
+            "select distinct person_key from linkage.record_person where period < ?", [period]
+        ).fetchall()
+    }
+    if not keys:
+        return {}, taken
+    con.register("_known_keys", pa.table({"person_key": pa.array(sorted(set(keys)))}))
+    try:
+        rows = con.execute(
+            "select person_key, min(period) from linkage.record_person "
+            "join _known_keys using (person_key) where period < ? group by person_key",
+            [period],
+        ).fetchall()
+    finally:
+        con.unregister("_known_keys")
+    return {k: p for k, p in rows}, taken
+
+
+def _store(
+    con: duckdb.DuckDBPyConnection,
+    period: str,
+    records: pa.Table,
+    assignment: _Assignment,
+    result: LinkResult,
+) -> None:
+    out = pa.table(
+        {
+            "agency": records.column("agency"),
+            "record_key": records.column("record_key"),
+            "person_key": pa.array(assignment.person_key.tolist(), pa.string()),
+        }
+    )
+    con.register("_assigned", out)
+    try:
+        con.execute("delete from linkage.record_person where period = ?", [period])
+        con.execute(
+            "insert into linkage.record_person "
+            "select ?, agency, record_key, person_key from _assigned",
+            [period],
+        )
+        # registry = latest assignment of each record seen this month, and its first month
+        con.execute(
+            """
+            insert or replace into linkage.record_registry
+            select h.agency, h.record_key, arg_max(h.person_key, h.period), min(h.period)
+            from linkage.record_person h
+            join _assigned a using (agency, record_key)
+            group by h.agency, h.record_key
+            """
+        )
+    finally:
+        con.unregister("_assigned")
     con.execute("delete from linkage.key_events where period = ?", [period])
-    con.execute(
-        """
-        insert into linkage.key_events
-        select distinct ?, 'merge', person_key, previous_key from _assign
-        where previous_key is not null and previous_key <> person_key
-        """,
-        [period],
+    if assignment.events:
+        con.executemany(
+            "insert into linkage.key_events values (?, ?, ?, ?)",
+            [[period, e, a, b] for e, a, b in assignment.events],
+        )
+    con.execute("delete from linkage.score_model where period = ?", [period])
+    model = result.model
+    con.executemany(
+        "insert into linkage.score_model values (?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            [period, r["field"], r["level"], r["m"], r["u"], r["weight"], model.prior, model.iterations]
+            for r in model.table()
+        ],
     )
-    con.execute(
-        """
-        insert or replace into linkage.record_registry
-        select a.agency, a.record_key, a.person_key, coalesce(g.first_period, ?)
-        from _assign a left join linkage.record_registry g using (agency, record_key)
-        """,
-        [period],
+
+
+def link_period(con: duckdb.DuckDBPyConnection, period: str, agencies: list[Agency]) -> LinkStats:
+    """Assign a person key to every record of `period` in `pseudo.*`; idempotent per period."""
+    _ensure_tables(con)
+    records, data = load_link_input(con, period, agencies)
+    result = link_records(data)
+    priors = [k for k in records.column("prior_key").to_pylist() if k is not None]
+    first_period, taken = _history(con, period, priors)
+    assignment = assign_keys(records, result.labels, first_period, taken)
+    _store(con, period, records, assignment, result)
+
+    keys = assignment.person_key
+    n = len(keys)
+    persons = pd.Series(keys).nunique() if n else 0
+    new_persons = pd.Series(keys[assignment.is_new]).nunique() if n else 0
+    agencies_per_person = (
+        pd.DataFrame({"k": keys, "a": data.agency}).groupby("k")["a"].nunique() if n else pd.Series()
     )
-    row = con.execute(
-        """
-        select count(*), count(distinct person_key),
-               count(distinct person_key) filter (where is_new),
-               count(distinct person_key) filter (where not is_new),
-               (select count(*) from linkage.key_events where period = $period),
-               (select count(*) from (select person_key from _assign group by person_key
-                                      having count(distinct agency) > 1))
-        from _assign
-        """,
-        {"period": period},
-    ).fetchone()
-    assert row is not None
-    stats = LinkStats(*[int(v) for v in row])
+    events = [e for e, _, _ in assignment.events]
+    stats = LinkStats(
+        records=n,
+        persons=int(persons),
+        new_persons=int(new_persons),
+        known_persons=int(persons - new_persons),
+        merged_keys=events.count("merge"),
+        multi_agency_persons=int((agencies_per_person > 1).sum()),
+        split_keys=events.count("split"),
+        candidate_pairs=len(result.pairs),
+        accepted_pairs=int(result.accepted.sum()),
+        refused_merges=result.clustering.refused,
+        skipped_blocks=result.pairs.skipped_blocks,
+        em_iterations=result.model.iterations,
+        match_share=round(float(result.model.prior), 6),
+    )
     log.info(
-        "[kiim] Verknüpfung %s: %d Datensätze -> %d Personen (%d neu, %d stellenübergreifend)",
+        "[kiim] Verknüpfung %s: %d Datensätze -> %d Personen (%d neu, %d stellenübergreifend, "
+        "%d zusammengeführt, %d getrennt)",
         period,
         stats.records,
         stats.persons,
         stats.new_persons,
         stats.multi_agency_persons,
+        stats.merged_keys,
+        stats.split_keys,
     )
     return stats

@@ -13,15 +13,20 @@ import re
 import shutil
 import time
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kiim.config import Agency, load_agencies, load_organisation
 from kiim.ingest import ParsedExtract, critical, find_extract, read_extract
 from kiim.problems import ExtractError, Problem, Severity
 from kiim.workspace import Workspace
+
+if TYPE_CHECKING:
+    from kiim.validate import ExtractValidator, ValidationOutcome
 
 log = logging.getLogger(__name__)
 
@@ -151,6 +156,7 @@ def process_agency(run: dict[str, Any], agency_name: str) -> dict[str, Any]:
             table = _pseudonymise(parsed, period, load_key())
             outcome = _validate(ws, agency, period, table, path.name)
             problems += outcome.problems
+            result["validation"] = outcome.to_dict()
     except ExtractError as e:
         problems += e.problems
     result["problems"] = [p.to_dict() for p in problems]
@@ -177,7 +183,7 @@ def process_agency(run: dict[str, Any], agency_name: str) -> dict[str, Any]:
     return result
 
 
-def _pseudonymise(parsed: ParsedExtract, period: str, master: bytes):  # type: ignore[no-untyped-def]
+def _pseudonymise(parsed: ParsedExtract, period: str, master: bytes) -> pa.Table:
     from kiim.config import Role
     from kiim.pseudonymise import pseudonymise_extract
 
@@ -189,10 +195,10 @@ def _pseudonymise(parsed: ParsedExtract, period: str, master: bytes):  # type: i
     return pseudonymise_extract(parsed, period, master, scrubber)
 
 
-def _validate(ws: Workspace, agency: Agency, period: str, table, file_name: str):  # type: ignore[no-untyped-def]
-    from kiim.validate import ExtractValidator
-
-    validator = ExtractValidator(ws.expectations_dir)
+def _validate(
+    ws: Workspace, agency: Agency, period: str, table: pa.Table, file_name: str
+) -> ValidationOutcome:
+    validator = _validator(ws.expectations_dir)
     return validator.validate(
         table.to_pandas(),
         agency,
@@ -200,6 +206,14 @@ def _validate(ws: Workspace, agency: Agency, period: str, table, file_name: str)
         file_name=file_name,
         previous_rows=_previous_rows(ws, agency.agency, period),
     )
+
+
+@cache
+def _validator(expectations_dir: Path) -> ExtractValidator:
+    """One GX context per process: creating it costs seconds, and all agencies can share it."""
+    from kiim.validate import ExtractValidator
+
+    return ExtractValidator(expectations_dir)
 
 
 def link(run: dict[str, Any], agency_results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -321,7 +335,20 @@ def finish(
         ]
         for r in agency_results
     }
-    quality = write_quality_report(period, problems, {}, ws.quality_dir / period)
+    from kiim.validate import ValidationOutcome
+
+    outcomes = {
+        r["agency"]: ValidationOutcome.from_dict(r["validation"])
+        for r in agency_results
+        if r.get("validation")
+    }
+    quality = write_quality_report(
+        period,
+        problems,
+        outcomes,
+        ws.quality_dir / period,
+        agency_names={a.agency: a.name_de for a in agencies},
+    )
     manifest = Path(transform_result["manifest"]) if transform_result else None
     record = RunRecord.model_validate(
         dict(

@@ -13,6 +13,14 @@ import pyarrow.compute as pc
 
 from kiim.config import Agency, Role
 from kiim.ingest import ParsedExtract
+from kiim.link_encode import (
+    first_words,
+    keyed_key,
+    null_where_equal,
+    sorted_day_month,
+    sorted_pair,
+    space_key,
+)
 from kiim.schema import CLK_COLUMN, pseudonymised_schema
 from pseudonymization import (
     Scrubber,
@@ -26,6 +34,7 @@ from pseudonymization import (
 )
 
 SOURCE_ROW = "_source_row"
+CLK_SALT_BIRTH_YEAR = True
 
 
 class PurposeKeys:
@@ -38,14 +47,6 @@ class PurposeKeys:
         self.bloom = derive_key(master, "bloom")
 
 
-def _first_token(names: pa.Array) -> pa.Array:
-    tokens = pc.utf8_split_whitespace(names)
-    has = pc.greater(pc.list_value_length(tokens), 0)
-    safe = pc.if_else(has, tokens, pa.scalar(["-"], pa.list_(pa.string())))
-    first = pc.list_element(safe, 0)
-    return pc.if_else(has, first, pa.scalar(None, pa.string()))
-
-
 def _col(table: pa.Table, name: str) -> pa.Array:
     if name not in table.column_names:
         return pa.nulls(table.num_rows, pa.string())
@@ -53,10 +54,16 @@ def _col(table: pa.Table, name: str) -> pa.Array:
 
 
 def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[str, pa.Array]:
-    """Keyed linkage keys and the record-level Bloom filter for every record."""
+    """Keyed blocking keys (`LINK_KEY_COLUMNS`) and the record-level Bloom filter per record.
+
+    Which key survives which spelling error, and why the blocking keys use SipHash, is in
+    kiim/link_encode.py and docs/linkage.md. Every part is computed column-wise; names are
+    normalised and coded once per distinct value.
+    """
     family = normalize_names(_col(table, "family_name"))
     given = normalize_names(_col(table, "given_names"))
-    first_given = _first_token(given)
+    birth_name = null_where_equal(normalize_names(_col(table, "birth_name")), family)
+    fam1, giv1, birth1 = first_words(family), first_words(given), first_words(birth_name)
     birth_date = (
         table.column("birth_date").combine_chunks() if "birth_date" in table.column_names else None
     )
@@ -66,18 +73,34 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
         else pa.nulls(table.num_rows, pa.string())
     )
     birth_year = pc.utf8_slice_codeunits(dob_iso, 0, 4)
-    fam_code = cologne_codes(family)
-    given_code = cologne_codes(first_given)
+    dob_sorted = sorted_day_month(dob_iso)
+    c_fam, c_giv, c_birth = cologne_codes(fam1), cologne_codes(giv1), cologne_codes(birth1)
+    k_name = space_key(keys.person, "name_dob")
+    k_phon = space_key(keys.person, "phonetic")
+    k_dob = space_key(keys.person, "dob_name")
+    k_names = space_key(keys.person, "names")
+    code_low, code_high = sorted_pair(c_fam, c_giv)
     azr = _col(table, "azr_number")
     azr_digits = pc.replace_substring_regex(azr, r"\D", "")
     azr_digits = pc.if_else(pc.equal(azr_digits, ""), pa.scalar(None, pa.string()), azr_digits)
-    return {
-        "lk_name_dob": keyed_hash(combine(family, first_given, dob_iso), keys.person),
-        "lk_phonetic": keyed_hash(combine(fam_code, given_code, birth_year), keys.person),
-        "lk_phonetic_swapped": keyed_hash(combine(given_code, fam_code, birth_year), keys.person),
+    out = {
+        "lk_name_dob": keyed_key(combine(family, giv1, dob_iso), k_name),
+        "lk_birth_name_dob": keyed_key(combine(birth_name, giv1, dob_iso), k_name),
+        "lk_phonetic": keyed_key(combine(c_fam, c_giv, birth_year), k_phon),
+        "lk_phonetic_swapped": keyed_key(combine(c_giv, c_fam, birth_year), k_phon),
+        "lk_birth_phonetic": keyed_key(combine(c_birth, c_giv, birth_year), k_phon),
+        "lk_dob_family": keyed_key(combine(dob_sorted, c_fam), k_dob),
+        "lk_dob_given": keyed_key(combine(dob_sorted, c_giv), k_dob),
+        "lk_dob_birth": keyed_key(combine(dob_sorted, c_birth), k_dob),
+        "lk_names": keyed_key(combine(code_low, code_high), k_names),
         "lk_azr": keyed_hash(azr_digits, keys.azr),
-        CLK_COLUMN: to_binary_array(clk_encode(family, given, dob_iso, keys.bloom)),
     }
+    # salted with the birth year (hardening, pseudonymization/README.md); the birth name is
+    # encoded too, so an office that still uses it stays close to the register's record
+    salt = birth_year if CLK_SALT_BIRTH_YEAR else None
+    clk = clk_encode(family, given, dob_iso, keys.bloom, salt=salt, birth_name=birth_name)
+    out[CLK_COLUMN] = to_binary_array(clk)
+    return out
 
 
 def _deny_lists(table: pa.Table) -> list[list[str]]:

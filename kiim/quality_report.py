@@ -86,6 +86,13 @@ class _AgencyView:
     page: str
 
     @property
+    def status_class(self) -> str:
+        """CSS class of the status (a single word)."""
+        return {STATUS_REJECTED: "abgelehnt", STATUS_ACCEPTED: "angenommen"}.get(
+            self.status, "offen"
+        )
+
+    @property
     def critical(self) -> list[Problem]:
         return [p for p in self.problems if p.severity is Severity.critical]
 
@@ -315,7 +322,7 @@ Korrekturen bei der Stelle anfordern und den Monat danach erneut starten.{% endi
 <tbody>
 {% for v in views %}
 <tr><td>{{ v.name }}</td><td>{{ v.files|join(", ") or "–" }}</td>
-<td class="{{ v.status }}">{{ v.status }}</td>
+<td class="{{ v.status_class }}">{{ v.status }}</td>
 <td class="num">{{ v.outcome.rows|de_num if v.outcome else "–" }}</td>
 <td class="num">{% if v.outcome %}{{ v.outcome.statistics.successful|de_num }} von {{ v.outcome.statistics.evaluated|de_num }}{% else %}–{% endif %}</td>
 <td class="num">{{ v.critical|length|de_num }}</td><td class="num">{{ v.warnings|length|de_num }}</td>
@@ -324,7 +331,7 @@ Korrekturen bei der Stelle anfordern und den Monat danach erneut starten.{% endi
 </tbody>
 </table>
 {% for v in views if v.problems %}
-<h2 id="{{ v.agency }}">{{ v.name }}: <span class="{{ v.status }}">{{ v.status }}</span></h2>
+<h2 id="{{ v.agency }}">{{ v.name }}: <span class="{{ v.status_class }}">{{ v.status }}</span></h2>
 {% if v.requests_de %}
 <h3>Bei der Stelle anzufordern</h3>
 <ul>{% for r in v.requests_de %}<li>{{ r }}</li>{% endfor %}</ul>
@@ -395,7 +402,7 @@ AGENCY_HTML = (
 <p><a href="qualitaetsbericht.html">← Qualitätsbericht {{ period_de }}</a></p>
 <h1>Prüfungen {{ v.name }} – {{ period_de }}</h1>
 <p class="meta">Datei {{ v.files|join(", ") or "–" }} · Ergebnis
-<span class="{{ v.status }}">{{ v.status }}</span> · erstellt am {{ created_de }}</p>
+<span class="{{ v.status_class }}">{{ v.status }}</span> · erstellt am {{ created_de }}</p>
 {% if v.outcome %}
 {% set r = v.outcome.result %}
 <p>{{ v.outcome.rows|de_num }} Datensätze{% if r.previous_rows %} (Vormonat {{ r.previous_rows|de_num }}){% endif %};
@@ -435,8 +442,8 @@ AGENCY_HTML = (
 </table>
 <p class="meta">Parameter: Berichtsjahr {{ v.outcome.result.parameters.period_year }},
 Monatsende {{ v.outcome.result.parameters.period_end|de_date }}, Zeilenzahl mindestens
-{{ v.outcome.result.parameters.row_count_min|de_num }}{% if v.outcome.result.parameters.row_count_max is not none %}
-und höchstens {{ v.outcome.result.parameters.row_count_max|de_num }}{% endif %}.</p>
+{{ v.outcome.result.parameters.row_count_min|de_num -}}
+{% if v.outcome.result.parameters.row_count_max is not none %} und höchstens {{ v.outcome.result.parameters.row_count_max|de_num }}{% endif %}.</p>
 {% else %}
 <p>Keine Prüfergebnisse: Die Lieferung wurde vor der Prüfung abgelehnt, nicht geliefert oder
 die Ergebnisse wurden dem Bericht nicht übergeben.</p>

@@ -18,8 +18,20 @@ ARROW_TYPES: dict[str, pa.DataType] = {
     "boolean": pa.bool_(),
 }
 
-# Linkage encodings written for every record (NULL where the inputs are missing).
-LINK_KEY_COLUMNS = ["lk_name_dob", "lk_phonetic", "lk_phonetic_swapped", "lk_azr"]
+# Linkage encodings written for every record (NULL where the inputs are missing); what each
+# key is for: kiim/link_encode.py and docs/linkage.md.
+LINK_KEY_COLUMNS = [
+    "lk_name_dob",
+    "lk_birth_name_dob",
+    "lk_phonetic",
+    "lk_phonetic_swapped",
+    "lk_birth_phonetic",
+    "lk_dob_family",
+    "lk_dob_given",
+    "lk_dob_birth",
+    "lk_names",
+    "lk_azr",
+]
 CLK_COLUMN = "clk"
 
 

@@ -45,7 +45,6 @@ _SALT_SEP = "\x1e"
 _DOB_WEIGHT = 2
 _MASK_CHUNK = 8192
 _ROW_CHUNK = 16384
-_GROUP_CHUNK = 16384
 
 
 def _subkeys(key: bytes) -> tuple[bytes, bytes]:
@@ -234,7 +233,7 @@ class _Field:
         into a prefix of them: one numpy gather per token slot instead of one per group
         (about 3x faster than `np.bitwise_or.reduceat` here).
         """
-        flat_masks = masks.reshape(len(masks), -1)
+        flat_masks = masks.reshape(len(masks), masks.shape[1] * masks.shape[2])
         out = np.zeros((len(self.counts) + 1, flat_masks.shape[1]), dtype=np.uint64)
         if len(self.counts):
             order = np.argsort(-self.counts, kind="stable")

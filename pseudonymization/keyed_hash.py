@@ -13,12 +13,13 @@ Why it is built the way it is (measured on the project's 2-core machine, see
   memory map (no pickling of inputs or outputs). The children only run the hash loop on the
   builtin (non-OpenSSL) SHA-256 and leave with `os._exit`, which keeps fork safe even in a
   process that has other threads.
-* The hex encoding of the digests is one numpy table lookup, and the result is assembled
+* The hex encoding is one `binascii.hexlify` over all digests, and the result is assembled
   from raw buffers (fixed-width strings), not from a Python list.
 """
 
 from __future__ import annotations
 
+import binascii
 import contextlib
 import hashlib
 import hmac
@@ -48,9 +49,6 @@ _BLOCK = 64
 # Below this many distinct values forking costs more than it saves.
 PARALLEL_MIN_VALUES = 100_000
 _DEDUP_SAMPLE = 20_000
-_HEX_LUT = np.frombuffer(
-    b"".join(f"{i:02x}".encode("ascii") for i in range(256)), dtype=np.uint8
-).reshape(256, 2)
 
 
 def _available_cores() -> int:
@@ -135,11 +133,20 @@ def _digests(parts: list[bytes], key: bytes, workers: int) -> bytes:
 
 
 def _hex_strings(digests: bytes, count: int, hex_chars: int) -> pa.StringArray:
-    """Fixed-width lower-case hex strings (first `hex_chars` characters of each digest)."""
+    """Fixed-width lower-case hex strings (first `hex_chars` characters of each digest).
+
+    One `binascii.hexlify` over the kept digest bytes already yields the fixed-width data
+    buffer of an Arrow string array; only odd widths need a numpy slice.
+    """
     nbytes = (hex_chars + 1) // 2
-    raw = np.frombuffer(digests, dtype=np.uint8).reshape(count, _DIGEST)[:, :nbytes]
-    hexed = _HEX_LUT[raw].reshape(count, nbytes * 2)[:, :hex_chars]
-    data = np.ascontiguousarray(hexed).tobytes()
+    raw = digests
+    if nbytes < _DIGEST:
+        table = np.frombuffer(digests, dtype=np.uint8).reshape(count, _DIGEST)
+        raw = np.ascontiguousarray(table[:, :nbytes]).tobytes()
+    data = binascii.hexlify(raw)
+    if hex_chars % 2:
+        hexed = np.frombuffer(data, dtype=np.uint8).reshape(count, nbytes * 2)
+        data = np.ascontiguousarray(hexed[:, :hex_chars]).tobytes()
     offsets = np.arange(0, (count + 1) * hex_chars, hex_chars, dtype=np.int32)
     return pa.Array.from_buffers(
         pa.string(), count, [None, pa.py_buffer(offsets), pa.py_buffer(data)]

@@ -68,11 +68,23 @@ PLACEHOLDERS: dict[str, str] = {
 _DEFAULT_PLACEHOLDER = "<KENNUNG>"  # German ID recognizers (DE_TAX_ID, DE_ID_CARD, ...)
 MIN_SCORE = 0.3
 
+_CASE_SENSITIVE = re.DOTALL | re.MULTILINE  # Presidio's default adds IGNORECASE
 _STREET_WORDS = (
-    r"(?:stra(?:ß|ss)e|str\.|weg|allee|platz|ring|gasse|damm|ufer|chaussee|pfad|steig|"
+    r"(?i:stra(?:ß|ss)e|str\.|weg|allee|platz|ring|gasse|damm|ufer|chaussee|pfad|steig|"
     r"graben|markt|promenade|zeile|hof|berg|siedlung|winkel|twiete)"
 )
-_HOUSE_NO = r"\d{1,4}(?:\s?[a-zA-Z]\b)?(?:\s?[-/]\s?\d{1,4}(?:\s?[a-zA-Z]\b)?)?"
+# a house number: 1-3 whole digits (no backtracking into "2023", and "Heidelberg 2022" is a
+# year, not an address), optional letter or range ("3a", "3-5")
+_HOUSE_NO = r"\d{1,3}(?!\d)(?:\s?[a-zA-Z]\b)?(?:\s?[-/]\s?\d{1,3}(?!\d)(?:\s?[a-zA-Z]\b)?)?"
+# ... that is not a quantity ("am Montag 14 Uhr", "im Jahr 2023", "seit 3 Wochen")
+_NOT_QUANTITY = (
+    r"(?!\s?(?:Uhr|Jahr|Jahre|Jahren|Monat|Monate|Monaten|Woche|Wochen|Tag|Tage|Tagen|"
+    r"Stunden|Minuten|Euro|EUR|€|%|Prozent|Kinder|Personen)\b)"
+)
+_NOT_STREET = (
+    r"(?!(?:Jahr|Jahre|Monat|Woche|Montag|Dienstag|Mittwoch|Donnerstag|Freitag|Samstag|"
+    r"Sonntag|Alter|Raum|Zimmer|Kurs|Modul|Termin|Zeitraum|Rahmen|Vorjahr|Anfang|Ende)\b)"
+)
 _CAP = r"[A-ZÄÖÜ][\wäöüßÄÖÜ-]*"
 _MONTHS = (
     r"(?:Januar|Jan|Jänner|Februar|Feb|März|Maerz|Mär|April|Apr|Mai|Juni|Jun|Juli|Jul|"
@@ -81,11 +93,12 @@ _MONTHS = (
 
 
 def _address_recognizer() -> PatternRecognizer:
+    """German street addresses; case-sensitive, because capitals mark the street name."""
     patterns = [
         # "Bahnhofstr. 12", "Karl-Marx-Straße 5b", "Hauptstrasse 3-5"
         Pattern(
             "street compound",
-            rf"\b[A-ZÄÖÜ][\wäöüßÄÖÜ-]*?{_STREET_WORDS}\s?{_HOUSE_NO}",
+            rf"\b[A-ZÄÖÜ][\wäöüßÄÖÜ-]*?{_STREET_WORDS}\s?{_HOUSE_NO}{_NOT_QUANTITY}",
             0.7,
         ),
         # "Berliner Straße 5", "Lübbener Chaussee 12", "Straße des Friedens 3"
@@ -93,7 +106,7 @@ def _address_recognizer() -> PatternRecognizer:
             "street separate",
             rf"\b{_CAP}\s+(?:Stra(?:ß|ss)e|Str\.|Weg|Allee|Platz|Ring|Gasse|Damm|Ufer|"
             rf"Chaussee|Pfad|Steig|Markt|Promenade)(?:\s+(?:des|der|am|an\sder)\s+{_CAP})?"
-            rf"\s?{_HOUSE_NO}",
+            rf"\s?{_HOUSE_NO}{_NOT_QUANTITY}",
             0.7,
         ),
         Pattern(
@@ -104,9 +117,9 @@ def _address_recognizer() -> PatternRecognizer:
         # "Am Markt 3a", "An der Kirche 5", "Zum Hafen 2", "Unter den Linden 77"
         Pattern(
             "street preposition",
-            r"\b(?:Am|An\s+der|An\s+den|An\s+dem|Auf\s+der|Auf\s+dem|Im|In\s+der|In\s+den|"
-            r"Zum|Zur|Unter\s+den|Hinter\s+der|Hinter\s+dem|Vor\s+dem|Alt)\s+"
-            rf"{_CAP}(?:\s+{_CAP})?\s?{_HOUSE_NO}",
+            r"\b(?i:am|an\s+der|an\s+den|an\s+dem|auf\s+der|auf\s+dem|im|in\s+der|in\s+den|"
+            r"zum|zur|unter\s+den|hinter\s+der|hinter\s+dem|vor\s+dem|alt)\s+"
+            rf"{_NOT_STREET}{_CAP}(?:\s+{_CAP})?\s?{_HOUSE_NO}{_NOT_QUANTITY}",
             0.6,
         ),
         # "15711 Königs Wusterhausen" (postcode + place)
@@ -117,7 +130,11 @@ def _address_recognizer() -> PatternRecognizer:
         ),
     ]
     return PatternRecognizer(
-        supported_entity="ADDRESS", patterns=patterns, supported_language="de", name="DeAddress"
+        supported_entity="ADDRESS",
+        patterns=patterns,
+        supported_language="de",
+        name="DeAddress",
+        global_regex_flags=_CASE_SENSITIVE,
     )
 
 

@@ -51,7 +51,6 @@ def test_chunk_boundaries_do_not_change_the_result(monkeypatch: pytest.MonkeyPat
     salt = pa.compute.utf8_slice_codeunits(data["birth_date"], 0, 4)
     expected = clk_encode_reference(*args, salt=salt)
     monkeypatch.setattr(bloom_module, "_ROW_CHUNK", 7)
-    monkeypatch.setattr(bloom_module, "_GROUP_CHUNK", 5)
     monkeypatch.setattr(bloom_module, "_MASK_CHUNK", 11)
     assert np.array_equal(clk_encode(*args, salt=salt), expected)
 
@@ -122,6 +121,13 @@ def test_null_inputs_contribute_nothing() -> None:
     only_family = clk_encode(["Hassan"], [""], ["not a date"], KEY, balance=False)
     assert np.array_equal(with_null, only_family)
     assert with_null.any()
+
+
+def test_empty_and_all_null_batches() -> None:
+    assert clk_encode([], [], [], KEY).shape == (0, 128)
+    nothing = clk_encode([None, ""], [None, " - "], [None, "31.12.1999"], KEY, salt=[None, "x"])
+    assert nothing.shape == (2, 128) and not nothing.any()
+    assert to_binary_array(nothing).null_count == 2
 
 
 def test_dice_properties() -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import importlib
+import os
 
 import numpy as np
 import pandas as pd
@@ -96,3 +97,18 @@ def test_combine_refuses_ambiguous_parts() -> None:
         combine(["A", "B"], ["C"])
     with pytest.raises(ValueError):
         combine()
+
+
+def test_a_failing_worker_process_is_recomputed(monkeypatch: pytest.MonkeyPatch) -> None:
+    parent = os.getpid()
+    real_loop = keyed_hash_module._digest_loop
+
+    def dies_in_child(parts: list[bytes], inner: object, outer: object) -> bytes:
+        if os.getpid() != parent:
+            os._exit(3)
+        return real_loop(parts, inner, outer)
+
+    monkeypatch.setattr(keyed_hash_module, "PARALLEL_MIN_VALUES", 2_000)
+    monkeypatch.setattr(keyed_hash_module, "_digest_loop", dies_in_child)
+    values = [f"v{i}" for i in range(10_000)]
+    assert keyed_hash(values, KEY, workers=2).equals(keyed_hash_reference(values, KEY))

@@ -85,10 +85,15 @@ def test_ordinary_words_and_placeholders(scrubber: Scrubber) -> None:
     assert outs[0] is not None and outs[0].startswith("Frau <PERSON> rief unter <TELEFON> an")
 
 
-def test_plain_text_is_unchanged(scrubber: Scrubber) -> None:
-    text = (
-        "Beratung zu Wohngeld und Jobcenter, nächster Termin in zwei Wochen. Kosten 1.234,50 Euro."
-    )
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Beratung zu Wohngeld und Jobcenter, nächster Termin in zwei Wochen. Kosten 1.234,50 Euro.",
+        "Gespräch am Montag 14 Uhr in Raum 3, im Jahr 2023 zugezogen, seit 3 Wochen im Kurs.",
+        "Antrag nach § 24 AufenthG, Sprachkurs B1 ab Frühling 2024, Bahnhof 3 Minuten entfernt.",
+    ],
+)
+def test_plain_text_is_unchanged(scrubber: Scrubber, text: str) -> None:
     assert scrubber.scrub(text, ["Schulz", "Anna"]) == text
     assert scrubber.scan(text) == []
 

