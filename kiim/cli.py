@@ -60,7 +60,7 @@ def airflow_env(ws: Workspace) -> dict[str, str]:
     return env
 
 
-def _ensure_airflow_db(env: dict[str, str]) -> None:
+def ensure_airflow_db(env: dict[str, str]) -> None:
     db = Path(env["AIRFLOW_HOME"]) / "airflow.db"
     if db.exists():
         return
@@ -76,7 +76,7 @@ def _ensure_airflow_db(env: dict[str, str]) -> None:
 def run_dag(period: str, ws: Workspace, agencies: list[str] | None = None) -> dict:
     """Run kiim_monthly through Airflow in-process (`airflow dags test`), return the summary."""
     env = airflow_env(ws)
-    _ensure_airflow_db(env)
+    ensure_airflow_db(env)
     conf = {"period": period, "agencies": agencies or []}
     log_dir = ws.root / "airflow" / "runs"
     log_dir.mkdir(parents=True, exist_ok=True)
@@ -304,6 +304,39 @@ def register() -> None:
     typer.echo(
         f"Verzeichnis: {paths.html}\n             {paths.markdown}\n             {paths.json}"
     )
+
+
+@app.command()
+def bench(
+    persons: Annotated[int, typer.Option(help="Personen der synthetischen Bevölkerung")] = 200_000,
+    months: Annotated[int, typer.Option(help="Anzahl aufeinanderfolgender Monate")] = 1,
+    out: Annotated[
+        Path | None, typer.Option(help="Ergebnisordner (Standard: <KIIM_HOME>/docs/bench)")
+    ] = None,
+    scratch: Annotated[
+        Path | None, typer.Option(help="Arbeitsordner (Standard: <KIIM_HOME>/bench_run)")
+    ] = None,
+    airflow: Annotated[
+        bool, typer.Option(help="den letzten Monat auch über Airflow laufen lassen")
+    ] = True,
+) -> None:
+    """Benchmark: alle Stufen eines Monats messen (Zeit, CPU, Speicher) und vergleichen."""
+    import shutil
+
+    from kiim.bench import run_bench, to_markdown, write_bench
+
+    ws = Workspace.from_env()
+    root = (scratch or ws.root / "bench_run").resolve()
+    out_dir = (out or ws.docs / "bench").resolve()
+    shutil.rmtree(root, ignore_errors=True)
+    typer.echo(
+        f"Benchmark {de_int(persons)} Personen, {months} Monat(e), Arbeitsordner {root}", err=True
+    )
+    result = run_bench(persons, months, root=root, with_airflow=airflow)
+    json_path, md_path = write_bench(result, out_dir)
+    typer.echo(to_markdown(result))
+    typer.echo(f"Ergebnisse: {json_path}\n            {md_path}")
+    shutil.rmtree(root, ignore_errors=True)
 
 
 def main() -> None:  # pragma: no cover

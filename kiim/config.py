@@ -175,6 +175,54 @@ class Person(Strict):
     phone: str = ""
 
 
+class RetentionPolicy(Strict):
+    """Storage limitation (Art. 5(1)(e) GDPR): how long each zone keeps a reporting month.
+
+    Every period counts in whole months after the end of the reporting month, so a period is
+    due on the first day of a month and every zone's deletion can be checked by date alone.
+    `kiim.retention` enforces exactly these numbers and the register's erasure periods are
+    worded from them, so what the register promises and what is deleted cannot drift apart.
+    """
+
+    inbox_months: int = Field(
+        default=3,
+        ge=0,
+        description="raw extracts left in the inbox (never processed or not accepted); an "
+        "accepted extract is deleted by its successful run at once",
+    )
+    quarantine_months: int = Field(default=3, ge=0, description="rejected raw extracts")
+    pseudonymised_months: int = Field(default=60, ge=1, description="person-level Parquet")
+    warehouse_months: int = Field(default=60, ge=1, description="person-level warehouse rows")
+    docs_months: int = Field(default=24, ge=1, description="quality reports per period")
+    run_logs_months: int = Field(default=120, ge=1, description="run log (append-only)")
+
+    def months(self, zone: str) -> int:
+        return int(getattr(self, f"{zone}_months"))
+
+    def texts_de(self) -> dict[str, str]:
+        """The erasure periods in the register's German words, per zone."""
+
+        def span(months: int) -> str:
+            years = f" ({months // 12} Jahre)" if months % 12 == 0 and months >= 24 else ""
+            unit = "Monat" if months == 1 else "Monate"
+            return f"{months} {unit}{years} nach Ende des Berichtsmonats"
+
+        return {
+            "inbox": "Rohdaten werden nach erfolgreichem Monatslauf gelöscht; nicht "
+            f"übernommene Reste spätestens {span(self.inbox_months)}",
+            "quarantine": f"abgewiesene Rohdaten: {span(self.quarantine_months)}",
+            "pseudonymised": span(self.pseudonymised_months),
+            "warehouse": span(self.warehouse_months),
+            "docs": f"Qualitätsberichte: {span(self.docs_months)}; Verarbeitungsverzeichnis, "
+            "Schlüssel- und Löschprotokoll ohne Befristung (keine personenbezogenen Daten)",
+            "run_logs": f"{span(self.run_logs_months)}; das Laufprotokoll wird nie "
+            "umgeschrieben, sondern nur als ganze Datei gelöscht (keine personenbezogenen Daten)",
+        }
+
+
+RETENTION_ZONES = ("inbox", "quarantine", "pseudonymised", "warehouse", "docs", "run_logs")
+
+
 class Organisation(Strict):
     district_de: str
     district_ags: str = Field(pattern=r"^\d{8}$")
@@ -186,9 +234,28 @@ class Organisation(Strict):
     dpia_reference_de: str
     third_country_transfers_de: str = "keine Übermittlung in Drittländer"
     register_created: str
-    retention: dict[str, str] = {}
+    retention: dict[str, str] = Field(
+        default={},
+        description="German erasure texts for zones without a typed period (e.g. published); "
+        "the zones of `retention_policy` are worded from their numbers",
+    )
+    retention_policy: RetentionPolicy = RetentionPolicy()
     tom_de: list[str] = []
     disclosure_k: int = 5
+
+    @model_validator(mode="after")
+    def _one_source_for_retention(self) -> Organisation:
+        twice = sorted(set(self.retention) & set(RETENTION_ZONES))
+        if twice:
+            raise ValueError(
+                f"retention: {twice} are set in retention_policy (months); remove their texts, "
+                "the register words them from the policy"
+            )
+        return self
+
+    def retention_de(self) -> dict[str, str]:
+        """Erasure period per zone: typed policy first, then free texts of the other zones."""
+        return {**self.retention_policy.texts_de(), **self.retention}
 
 
 def _load_yaml(path: Path) -> dict:

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from kiim.config import Agency, Column
+from kiim.prechecks import check_bytes, check_csv_text
 from kiim.problems import ExtractError, Problem, Severity
 
 log = logging.getLogger(__name__)
@@ -129,6 +130,11 @@ def _read_csv(agency: Agency, path: Path, raw: bytes) -> tuple[list[str], pa.Tab
         )
     header_line = text.split("\n", 1)[0].rstrip("\r")
     header = [h.strip().strip('"') for h in header_line.split(agency.extract.delimiter)]
+    data = text.encode("utf-8")
+    del text
+    structure = check_csv_text(agency, path, data, header_line)
+    if critical(structure):
+        raise ExtractError(structure)
     bad_rows: list[int] = []
 
     def on_invalid(row: pacsv.InvalidRow) -> str:
@@ -137,7 +143,7 @@ def _read_csv(agency: Agency, path: Path, raw: bytes) -> tuple[list[str], pa.Tab
 
     try:
         table = pacsv.read_csv(
-            pa.py_buffer(text.encode("utf-8")),
+            pa.py_buffer(data),
             read_options=pacsv.ReadOptions(use_threads=False, block_size=1 << 26),
             parse_options=pacsv.ParseOptions(
                 delimiter=agency.extract.delimiter,
@@ -165,7 +171,7 @@ def _read_csv(agency: Agency, path: Path, raw: bytes) -> tuple[list[str], pa.Tab
                 )
             ]
         ) from None
-    problems: list[Problem] = []
+    problems: list[Problem] = list(structure)
     if bad_rows:
         problems.append(
             _problem(
@@ -313,6 +319,25 @@ def _rows_where(mask: pa.Array, source_rows: pa.Array) -> tuple[tuple[int, ...],
     return tuple(int(r) for r in sample), n
 
 
+def _digit_groups(text: pa.Array) -> pa.Array:
+    """'03.04.1990' and '3.4.1990' -> '3|4|1990': the numbers a date string states."""
+    groups = pc.replace_substring_regex(text, r"\D+", "|")
+    return pc.replace_substring_regex(groups, r"(^|\|)0+(\d)", r"\1\2")
+
+
+def _impossible_dates_to_null(text: pa.Array, parsed: pa.Array, date_format: str) -> pa.Array:
+    """Dates as date32; days that do not exist (31.02.) become null.
+
+    Arrow's strptime rolls an impossible day over into the next month (31.02.1990 becomes
+    03.03.1990) instead of failing; formatting the parsed date back and comparing the numbers
+    catches that without rejecting unpadded days ('3.4.1990').
+    """
+    back = pc.strftime(parsed, format=date_format)
+    same = pc.equal(_digit_groups(text), _digit_groups(back))
+    kept = pc.if_else(pc.fill_null(same, False), parsed, pa.scalar(None, parsed.type))
+    return pc.cast(kept, pa.date32())
+
+
 def _type_column(
     agency: Agency, path: Path, col: Column, values: pa.Array, source_rows: pa.Array
 ) -> tuple[pa.Array, Problem | None]:
@@ -324,7 +349,7 @@ def _type_column(
         return text, None
     if col.type == "date":
         parsed = pc.strptime(text, format=ex.date_format, unit="s", error_is_null=True)
-        typed = pc.cast(parsed, pa.date32())
+        typed = _impossible_dates_to_null(text, parsed, ex.date_format)
         expected_de = f"ein Datum im Format {ex.date_format.replace('%d', 'TT').replace('%m', 'MM').replace('%Y', 'JJJJ')}"
     elif col.type == "boolean":
         t = pc.is_in(text, value_set=pa.array(ex.true_values))
@@ -365,11 +390,15 @@ def read_extract(agency: Agency, path: Path) -> ParsedExtract:
     """
     raw = path.read_bytes()
     digest = hashlib.sha256(raw).hexdigest()
+    raw, pre = check_bytes(agency, path, raw)
+    if critical(pre):
+        raise ExtractError(pre)
     if agency.extract.format == "csv":
         header, table, problems = _read_csv(agency, path, raw)
     else:
         header, table, problems = _read_xlsx(agency, path)
     del raw
+    problems = pre + problems
     header_problems = _check_header(agency, path, header)
     if header_problems:
         raise ExtractError(header_problems + problems)

@@ -32,7 +32,7 @@ import pandas as pd
 import pyarrow as pa
 
 from kiim.config import Agency
-from kiim.link_encode import SPACES
+from kiim.link_encode import SPACES, keyed_key
 from kiim.link_match import LinkInput, LinkResult, connected_components, link_records
 from kiim.schema import CLK_COLUMN
 
@@ -66,17 +66,27 @@ class LinkStats:
 def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("create schema if not exists linkage")
     con.execute(
-        "create table if not exists linkage.record_registry "
-        "(agency varchar, record_key varchar, person_key varchar, first_period varchar, "
-        "primary key (agency, record_key))"
-    )
-    con.execute(
         "create table if not exists linkage.record_person "
         "(period varchar, agency varchar, record_key varchar, person_key varchar)"
     )
     con.execute(
         "create table if not exists linkage.key_events "
         "(period varchar, event varchar, person_key varchar, other_person_key varchar)"
+    )
+    # the registry is derived state: each record's latest person key and its first month
+    kind = con.execute(
+        "select table_type from information_schema.tables "
+        "where table_schema = 'linkage' and table_name = 'record_registry'"
+    ).fetchone()
+    if kind is not None and kind[0] != "VIEW":  # version 1 kept it as a table
+        con.execute("drop table linkage.record_registry")
+    con.execute(
+        """
+        create or replace view linkage.record_registry as
+        select agency, record_key, arg_max(person_key, period) as person_key,
+               min(period) as first_period, max(period) as last_period
+        from linkage.record_person group by agency, record_key
+        """
     )
     con.execute(
         "create table if not exists linkage.score_model "
@@ -191,16 +201,27 @@ def load_link_input(
 # -------------------------------------------------------------------------- key registry
 
 
-def _new_key(seed: str, taken: set[str]) -> str:
-    """A fresh person key derived from a record pseudonym (deterministic, never reused)."""
-    counter = 0
-    while True:
-        text = seed if counter == 0 else f"{seed}|{counter}"
-        key = "P" + hashlib.sha256(("kiim/person-key/" + text).encode()).hexdigest()[:20]
-        if key not in taken:
-            taken.add(key)
-            return key
-        counter += 1
+_PERSON_KEY_SALT = b"kiim/person-key/"  # 16 bytes: a fixed SipHash key
+
+
+def _new_keys(seeds: list[str], taken: set[str]) -> list[str]:
+    """Fresh person keys derived from record pseudonyms (deterministic, never reused).
+
+    The seed is already a keyed pseudonym, so a fixed hashing key adds no secret, it only
+    makes the derivation a fixed function; a key already in use gets a counter appended.
+    """
+    if not seeds:
+        return []
+    hashed = keyed_key(seeds, _PERSON_KEY_SALT).to_pylist()
+    out = []
+    for seed, h in zip(seeds, hashed, strict=True):
+        key, counter = "P" + h, 0
+        while key in taken:
+            counter += 1
+            key = "P" + hashlib.sha256(f"{seed}|{counter}".encode()).hexdigest()[:20]
+        taken.add(key)
+        out.append(key)
+    return out
 
 
 @dataclass
@@ -213,54 +234,60 @@ class _Assignment:
 def assign_keys(
     records: pa.Table, labels: np.ndarray, key_first_period: dict[str, str], taken: set[str]
 ) -> _Assignment:
-    """Give every cluster a person key: inherit a known one (oldest first), else a new one."""
-    df = pd.DataFrame(
-        {
-            "label": labels,
-            "record": [
-                f"{a}|{r}"
-                for a, r in zip(
-                    records.column("agency").to_pylist(),
-                    records.column("record_key").to_pylist(),
-                    strict=True,
-                )
-            ],
-            "prior": records.column("prior_key").to_pylist(),
-        }
+    """Give every cluster a person key: inherit a known one (oldest first), else a new one.
+
+    `labels` holds, per record, the smallest row index of its cluster; rows are sorted by
+    (agency, record_key), so that row is also the cluster's smallest record (a deterministic
+    seed for a new key). A key claimed by several clusters goes to the one holding most of
+    its records (then the smaller seed record).
+    """
+    n = len(labels)
+    agency = np.asarray(records.column("agency").to_pylist(), dtype=object)
+    record_key = np.asarray(records.column("record_key").to_pylist(), dtype=object)
+    prior = pd.Series(records.column("prior_key").to_pylist(), dtype=object)
+    prior_codes, prior_keys = pd.factorize(prior, sort=True)  # -1 = new record
+    known = prior_codes >= 0
+    support = (
+        pd.DataFrame({"label": labels[known], "key": prior_codes[known]})
+        .groupby(["label", "key"], sort=False)
+        .size()
+        .rename("support")
+        .reset_index()
     )
-    first_record = df.groupby("label", sort=True)["record"].min()
-    known = df.dropna(subset=["prior"])
-    support = known.groupby(["label", "prior"], sort=True).size().rename("support").reset_index()
-    support["age"] = support["prior"].map(key_first_period).fillna("9999-99")
-    support["first_record"] = support["label"].map(first_record)
+    key_names = np.asarray(prior_keys, dtype=object)
+    ages = np.array([key_first_period.get(k, "9999-99") for k in key_names], dtype=object)
+    support["age"] = ages[support["key"].to_numpy()] if len(support) else []
+    support["name"] = key_names[support["key"].to_numpy()] if len(support) else []
+    # oldest key first; a key to the cluster with most of its records, then the smaller seed
     support = support.sort_values(
-        ["age", "support", "prior", "first_record"], ascending=[True, False, True, True]
+        ["age", "name", "support", "label"], ascending=[True, True, False, True]
     )
     cluster_key: dict[int, str] = {}
     key_cluster: dict[str, int] = {}
-    for label, prior in zip(
-        support["label"].tolist(), support["prior"].tolist(), strict=True
-    ):
-        if label in cluster_key or prior in key_cluster:
+    for label, name in zip(support["label"].tolist(), support["name"].tolist(), strict=True):
+        if label in cluster_key or name in key_cluster:
             continue
-        cluster_key[label] = prior
-        key_cluster[prior] = label
-    inherited = set(cluster_key)
-    for label, seed in first_record.items():
-        if label not in cluster_key:
-            cluster_key[int(label)] = _new_key(str(seed), taken)
+        cluster_key[label] = name
+        key_cluster[name] = label
+    inherited = np.zeros(n, dtype=bool)
+    if cluster_key:
+        inherited[np.fromiter(cluster_key, dtype=np.int64)] = True
+    fresh = [label for label in np.unique(labels).tolist() if label not in cluster_key]
+    seeds = [f"{agency[label]}|{record_key[label]}" for label in fresh]
+    cluster_key.update(zip(fresh, _new_keys(seeds, taken), strict=True))
     events: set[tuple[str, str, str]] = set()
-    for label, prior in zip(support["label"].tolist(), support["prior"].tolist(), strict=True):
+    for label, name in zip(support["label"].tolist(), support["name"].tolist(), strict=True):
         mine = cluster_key[label]
-        if prior == mine:
+        if name == mine:
             continue
-        if prior in key_cluster:  # the key lives on in another cluster: these records split off
-            events.add(("split", prior, mine))
+        if name in key_cluster:  # the key lives on in another cluster: these records split off
+            events.add(("split", name, mine))
         else:  # the key is not continued: its records joined this cluster's person
-            events.add(("merge", mine, prior))
-    keys = np.array([cluster_key[int(x)] for x in labels], dtype=object)
-    is_new = np.array([int(x) not in inherited for x in labels], dtype=bool)
-    return _Assignment(keys, is_new, sorted(events))
+            events.add(("merge", mine, name))
+    by_label = np.empty(n, dtype=object)
+    for label, key in cluster_key.items():
+        by_label[label] = key
+    return _Assignment(by_label[labels], ~inherited[labels], sorted(events))
 
 
 def _history(
@@ -309,16 +336,6 @@ def _store(
             "select ?, agency, record_key, person_key from _assigned",
             [period],
         )
-        # registry = latest assignment of each record seen this month, and its first month
-        con.execute(
-            """
-            insert or replace into linkage.record_registry
-            select h.agency, h.record_key, arg_max(h.person_key, h.period), min(h.period)
-            from linkage.record_person h
-            join _assigned a using (agency, record_key)
-            group by h.agency, h.record_key
-            """
-        )
     finally:
         con.unregister("_assigned")
     con.execute("delete from linkage.key_events where period = ?", [period])
@@ -348,18 +365,20 @@ def link_period(con: duckdb.DuckDBPyConnection, period: str, agencies: list[Agen
     assignment = assign_keys(records, result.labels, first_period, taken)
     _store(con, period, records, assignment, result)
 
-    keys = assignment.person_key
-    n = len(keys)
-    persons = pd.Series(keys).nunique() if n else 0
-    new_persons = pd.Series(keys[assignment.is_new]).nunique() if n else 0
-    agencies_per_person = (
-        pd.DataFrame({"k": keys, "a": data.agency}).groupby("k")["a"].nunique() if n else pd.Series()
+    n = len(result.labels)
+    clusters, first = np.unique(result.labels, return_index=True)
+    persons = len(clusters)
+    new_persons = int(assignment.is_new[first].sum())
+    agencies_per_person = np.bincount(
+        np.unique(result.labels * (int(data.agency.max(initial=0)) + 1) + data.agency)
+        // (int(data.agency.max(initial=0)) + 1),
+        minlength=n,
     )
     events = [e for e, _, _ in assignment.events]
     stats = LinkStats(
         records=n,
-        persons=int(persons),
-        new_persons=int(new_persons),
+        persons=persons,
+        new_persons=new_persons,
         known_persons=int(persons - new_persons),
         merged_keys=events.count("merge"),
         multi_agency_persons=int((agencies_per_person > 1).sum()),

@@ -136,6 +136,29 @@ def sorted_day_month(dob_iso: pa.Array) -> pa.Array:
     return pc.binary_join_element_wise(year, low, high, "-")
 
 
+# Romanisation variants that Kölner Phonetik codes differently, folded before coding (order
+# matters). German vs. English/national transliteration of Cyrillic and Arabic: Krawtschenko /
+# Kravchenko, Dschasim / Jasim, Achmed / Ahmad, Khaled / Chaled, and Ukrainian H for Russian G
+# (Ihor / Igor, Halyna / Galina, Oleh / Oleg). Applied the same way to every name, so it only
+# makes some keys coarser; the Bloom filter still sees the names as written.
+TRANSLITERATION_FOLDS: tuple[tuple[str, str], ...] = (
+    ("DSCH", "J"),
+    ("DZH", "J"),
+    ("TSCH", "CH"),
+    ("TCH", "CH"),
+    ("KH", "H"),
+    ("CH", "H"),
+    ("G", "H"),
+)
+
+
+def fold_transliteration(names: pa.Array) -> pa.Array:
+    """Normalised names with the `TRANSLITERATION_FOLDS` applied (for phonetic codes only)."""
+    for pattern, replacement in TRANSLITERATION_FOLDS:
+        names = pc.replace_substring(names, pattern, replacement)
+    return names
+
+
 def sorted_pair(a: pa.Array, b: pa.Array) -> tuple[pa.Array, pa.Array]:
     """(smaller, larger) of two string columns per row, so the order of a and b is lost."""
     a_first = pc.fill_null(pc.less_equal(a, b), True)

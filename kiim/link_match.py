@@ -129,7 +129,14 @@ def candidate_pairs(data: LinkInput, *, max_block: int = DEFAULT_MAX_BLOCK) -> P
     starts = np.flatnonzero(np.r_[True, all_ids[1:] != all_ids[:-1]])
     unique_ids = all_ids[starts]
     merged = np.bitwise_or.reduceat(all_flags, starts)
-    return Pairs(unique_ids // n, unique_ids % n, merged, skipped)
+    i, j = unique_ids // n, unique_ids % n
+    # pairs proposed only by the name key (no date) whose birth years are known and differ
+    # can never pass `plausible` (father and son): drop them before the costly comparison
+    only_names = (merged & ~(SPACE_BITS["names"] | SPACE_BITS["prior"])) == 0
+    by_i, by_j = data.birth_year[i], data.birth_year[j]
+    hopeless = only_names & (by_i != 0) & (by_j != 0) & (by_i != by_j)
+    keep = ~hopeless
+    return Pairs(i[keep], j[keep], merged[keep], skipped)
 
 
 # ----------------------------------------------------------------------------- comparison
@@ -162,24 +169,67 @@ class Field:
 
 
 DICE_CUTS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
-# Defaults: what the EM estimates start from and are shrunk towards (docs/linkage.md). Dice
-# of balanced filters: unrelated records ~0.5-0.65, same birth date and different name
-# ~0.65-0.8, the same person with one spelling error ~0.85-0.95, identical input 1.0.
+DICE_LEVELS = ("<0,70", "0,70-0,75", "0,75-0,80", "0,80-0,85", "0,85-0,90", "0,90-0,95", ">=0,95")
+
+# What the shared keys say, worst first (`_evidence`). From level 5 on the birth date agrees
+# (day and month in either order); below, only the names agree phonetically.
+EVIDENCE_LEVELS = (
+    "kein Namensschlüssel",
+    "Namen phonetisch, Geburtsjahr verschieden",
+    "Namen phonetisch, Geburtsdatum fehlt",
+    "Namen phonetisch, Jahr gleich",
+    "Namen phonetisch, Jahr und Monat gleich",
+    "Geburtsdatum und nur Familienname",
+    "Geburtsdatum und ein Name",
+    "Geburtsdatum und beide Namen phonetisch",
+    "Name und Geburtsdatum exakt",
+)
+# Defaults (docs/linkage.md): P(evidence | match / non-match) among candidate pairs, and per
+# evidence level P(Dice bin | ...). Derived from the generator's error model and the Dice
+# values of balanced, birth-year-salted filters: unrelated ~0.5-0.65; same names with
+# another birth year <0.70 (salt); twins (family name and date agree) and namesakes with
+# the same year ~0.75-0.95; the same person with one spelling error ~0.85-0.97.
+_EVIDENCE_M = (0.001, 0.005, 0.002, 0.003, 0.004, 0.008, 0.02, 0.12, 0.837)
+_EVIDENCE_U = (0.02, 0.80, 0.005, 0.07, 0.01, 0.025, 0.065, 0.003, 0.002)
+_DICE_M = (
+    (0.30, 0.10, 0.10, 0.10, 0.10, 0.15, 0.15),
+    (0.80, 0.05, 0.05, 0.03, 0.03, 0.02, 0.02),
+    (0.10, 0.10, 0.20, 0.20, 0.20, 0.10, 0.10),
+    (0.05, 0.05, 0.10, 0.20, 0.30, 0.20, 0.10),
+    (0.05, 0.05, 0.10, 0.20, 0.30, 0.20, 0.10),
+    (0.001, 0.003, 0.023, 0.10, 0.18, 0.64, 0.053),
+    (0.002, 0.006, 0.03, 0.12, 0.16, 0.60, 0.082),
+    (0.001, 0.004, 0.03, 0.10, 0.20, 0.33, 0.335),
+    (0.001, 0.001, 0.002, 0.005, 0.02, 0.07, 0.901),
+)
+_DICE_U = (
+    (0.70, 0.10, 0.08, 0.05, 0.03, 0.02, 0.02),
+    (0.99, 0.004, 0.002, 0.001, 0.001, 0.001, 0.001),
+    (0.50, 0.20, 0.10, 0.10, 0.05, 0.03, 0.02),
+    (0.08, 0.10, 0.18, 0.22, 0.21, 0.20, 0.01),
+    (0.03, 0.05, 0.10, 0.20, 0.22, 0.25, 0.15),
+    (0.18, 0.21, 0.25, 0.27, 0.085, 0.004, 0.001),
+    (0.40, 0.25, 0.19, 0.12, 0.03, 0.008, 0.002),
+    (0.10, 0.10, 0.20, 0.20, 0.20, 0.15, 0.05),
+    (0.05, 0.05, 0.10, 0.15, 0.20, 0.25, 0.20),
+)
+
+
+def _joint(evidence: tuple[float, ...], dice: tuple[tuple[float, ...], ...]) -> tuple[float, ...]:
+    out = np.outer(np.array(evidence), np.ones(len(DICE_LEVELS))) * np.array(dice)
+    return tuple((out / out.sum()).ravel().tolist())
+
+
+# The shared keys and the Dice coefficient form ONE field (evidence level x Dice bin): both
+# encode the same names and birth date, so as two fields the same agreement would be counted
+# twice, and what a Dice of 0.9 means depends on what the keys say (twins vs. a typo).
+# Sex, nationality, Gemeinde and AZR are compared on their own.
 FIELDS: tuple[Field, ...] = (
     Field(
-        "dice",
-        ("<0,70", "0,70-0,75", "0,75-0,80", "0,80-0,85", "0,85-0,90", "0,90-0,95", ">=0,95"),
-        (0.004, 0.004, 0.01, 0.03, 0.07, 0.18, 0.702),
-        (0.55, 0.20, 0.12, 0.07, 0.04, 0.015, 0.005),
-    ),
-    Field(
-        "keys",
-        ("keiner", "Namen phonetisch", "Namen phonetisch+Jahr", "Geburtsdatum+Name", "exakt"),
-        (0.005, 0.02, 0.04, 0.135, 0.80),
-        (0.05, 0.30, 0.45, 0.17, 0.03),
-    ),
-    Field(
-        "birth", ("Jahr verschieden", "Jahr gleich", "Jahr+Monat gleich"), (0.02, 0.03, 0.95), (0.3, 0.5, 0.2)
+        "name_date",
+        tuple(f"{e} / Dice {d}" for e in EVIDENCE_LEVELS for d in DICE_LEVELS),
+        _joint(_EVIDENCE_M, _DICE_M),
+        _joint(_EVIDENCE_U, _DICE_U),
     ),
     Field("sex", ("verschieden", "gleich"), (0.01, 0.99), (0.5, 0.5)),
     Field("nationality", ("verschieden", "gleich"), (0.05, 0.95), (0.5, 0.5)),
@@ -192,41 +242,86 @@ def _equal_level(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where((a == 0) | (b == 0), -1, (a == b).astype(np.int64))
 
 
+def _column_equal(codes: np.ndarray, i: np.ndarray, j: np.ndarray, a: int, b: int) -> np.ndarray:
+    left = codes[i, a]
+    return (left == codes[j, b]) & (left != 0)
+
+
+def shares_key(codes: np.ndarray | None, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Per pair: do the two records share a non-missing value in any column of a key space?"""
+    out = np.zeros(len(i), dtype=bool)
+    if codes is None:
+        return out
+    for a in range(codes.shape[1]):
+        for b in range(codes.shape[1]):
+            out |= _column_equal(codes, i, j, a, b)
+    return out
+
+
+def _evidence(data: LinkInput, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    keys = data.keys
+    exact = shares_key(keys.get("name_dob"), i, j)
+    names = shares_key(keys.get("phonetic"), i, j) | shares_key(keys.get("names"), i, j)
+    dob = keys.get("dob_name")  # columns: family, given, birth name (kiim.link_encode.SPACES)
+    if dob is None:
+        family = given = cross = swapped = np.zeros(len(i), dtype=bool)
+    else:
+
+        def eq(a: int, b: int) -> np.ndarray:
+            return _column_equal(dob, i, j, a, b)
+
+        family = eq(0, 0) | eq(2, 0) | eq(0, 2) | eq(2, 2)
+        given = eq(1, 1)
+        swapped = eq(0, 1) & eq(1, 0)
+        cross = eq(0, 1) | eq(1, 0) | eq(2, 1) | eq(1, 2)
+    both = (family & given) | swapped
+    by_i, by_j = data.birth_year[i], data.birth_year[j]
+    known = (by_i != 0) & (by_j != 0)
+    same_year = known & (by_i == by_j)
+    same_month = data.birth_month[i] == data.birth_month[j]
+    return np.select(
+        [
+            exact,
+            both,
+            given | cross,
+            family,
+            names & same_year & same_month,
+            names & same_year,
+            names & ~known,
+            names,
+        ],
+        [8, 7, 6, 5, 4, 3, 2, 1],
+        0,
+    )
+
+
 def compare(data: LinkInput, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
     """Comparison levels (pairs x FIELDS, -1 = missing) and the Dice coefficient per pair."""
     i, j = pairs.i, pairs.j
     dice = dice_pairs(data.clk, i, j)
     levels = np.empty((len(i), len(FIELDS)), dtype=np.int64)
-    levels[:, 0] = np.searchsorted(np.array(DICE_CUTS), dice, side="right")
-    empty = (data.clk[i] == 0).all(axis=1) | (data.clk[j] == 0).all(axis=1)
-    levels[empty, 0] = -1
-    f = pairs.flags
-    levels[:, 1] = np.select(
-        [
-            (f & SPACE_BITS["name_dob"]) != 0,
-            (f & SPACE_BITS["dob_name"]) != 0,
-            (f & SPACE_BITS["phonetic"]) != 0,
-            (f & SPACE_BITS["names"]) != 0,
-        ],
-        [4, 3, 2, 1],
-        0,
-    )
-    by_i, by_j = data.birth_year[i], data.birth_year[j]
-    bm_i, bm_j = data.birth_month[i], data.birth_month[j]
-    birth = np.where(by_i != by_j, 0, np.where(bm_i == bm_j, 2, 1))
-    levels[:, 2] = np.where((by_i == 0) | (by_j == 0), -1, birth)
-    levels[:, 3] = _equal_level(data.sex[i], data.sex[j])
-    levels[:, 4] = _equal_level(data.nationality[i], data.nationality[j])
-    levels[:, 5] = _equal_level(data.ags[i], data.ags[j])
+    evidence = _evidence(data, i, j)
+    dice_level = np.searchsorted(np.array(DICE_CUTS), dice, side="right")
+    levels[:, 0] = evidence * len(DICE_LEVELS) + dice_level
+    levels[:, 1] = _equal_level(data.sex[i], data.sex[j])
+    levels[:, 2] = _equal_level(data.nationality[i], data.nationality[j])
+    levels[:, 3] = _equal_level(data.ags[i], data.ags[j])
     azr = data.keys.get("azr")
-    if azr is None:
-        levels[:, 6] = -1
-    else:
-        levels[:, 6] = _equal_level(azr[i, 0], azr[j, 0])
+    levels[:, 4] = -1 if azr is None else _equal_level(azr[i, 0], azr[j, 0])
     return levels, dice
 
 
 # ---------------------------------------------------------------------------------- score
+
+
+def _patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct rows of `levels` and their counts (via one mixed-radix code per row: fast)."""
+    radix = np.array([len(f.levels) + 1 for f in FIELDS], dtype=np.int64)
+    place = np.cumprod(np.r_[1, radix[:-1]])
+    codes = ((levels + 1) * place).sum(axis=1)
+    unique, counts = np.unique(codes, return_counts=True)
+    patterns = (unique[:, None] // place) % radix - 1
+    return patterns, counts.astype(np.float64)
 
 
 @dataclass
@@ -255,11 +350,10 @@ class ScoreModel:
             w += np.where(lv >= 0, table[np.maximum(lv, 0)], 0.0)
         return w
 
-    def fit(self, levels: np.ndarray, *, max_iter: int = 100, tol: float = 1e-7) -> ScoreModel:
+    def fit(self, levels: np.ndarray, *, max_iter: int = 50, tol: float = 1e-5) -> ScoreModel:
         if len(levels) == 0:
             return self
-        patterns, counts = np.unique(levels, axis=0, return_counts=True)
-        counts = counts.astype(np.float64)
+        patterns, counts = _patterns(levels)
         defaults_m = [np.array(f.m) for f in FIELDS]
         defaults_u = [np.array(f.u) for f in FIELDS]
         for it in range(1, max_iter + 1):
@@ -306,16 +400,37 @@ class ScoreModel:
 
 MATCH_WEIGHT = 0.0  # posterior match probability 0.5
 HYSTERESIS = 6.0  # a pair linked last month stays linked down to weight -6 (p ~ 0.016)
+EV_NAMES_NO_DATE = 2  # evidence level "names agree, a birth date is missing"
+EV_FAMILY_ONLY = 5  # evidence level "birth date and family name agree, given name does not"
+TWIN_MIN_DICE_LEVEL = 5  # Dice >= 0.90 needed at EV_FAMILY_ONLY
 
 
-def decide(weights: np.ndarray, flags: np.ndarray, *, threshold: float = MATCH_WEIGHT) -> np.ndarray:
-    """Accepted pairs: weight above the threshold, lower for pairs linked in an earlier month.
+def plausible(levels: np.ndarray) -> np.ndarray:
+    """Hard rules a pair must pass whatever its weight (docs/linkage.md, "Plausibility").
 
-    The lower bar for known links keeps a person's records together when this month's EM
-    estimates move a borderline pair a little: without it, person keys would flicker.
+    * Names alone never link records whose known birth dates differ (father and son, namesakes
+      of one birth year): only a shared date key (levels >= 5) or a missing date (level 2) can.
+    * Same date and family name but another given name (twins, siblings) links only with a
+      Dice >= 0.90, i.e. when the given names are still close (a typo, a transliteration).
+    * A shared AZR number overrides both: it identifies the person.
+    """
+    evidence, dice_bin = levels[:, 0] // len(DICE_LEVELS), levels[:, 0] % len(DICE_LEVELS)
+    ok = (evidence >= EV_FAMILY_ONLY) | (evidence == EV_NAMES_NO_DATE)
+    ok &= ~((evidence == EV_FAMILY_ONLY) & (dice_bin < TWIN_MIN_DICE_LEVEL))
+    return ok | (levels[:, 4] == 1)
+
+
+def decide(
+    levels: np.ndarray, weights: np.ndarray, flags: np.ndarray, *, threshold: float = MATCH_WEIGHT
+) -> np.ndarray:
+    """Accepted pairs: plausible, and weight above the threshold (lower for known links).
+
+    The lower bar for pairs whose records had one person key last month keeps a person's
+    records together when this month's EM estimates move a borderline pair a little: without
+    it, person keys would flicker.
     """
     known = (flags & SPACE_BITS["prior"]) != 0
-    return weights >= np.where(known, threshold - HYSTERESIS, threshold)
+    return plausible(levels) & (weights >= np.where(known, threshold - HYSTERESIS, threshold))
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -357,9 +472,10 @@ def cluster(
     labels = connected_components(n, i, j)
     if n == 0 or len(i) == 0:
         return Clustering(labels, 0, 0)
-    per_agency = np.unique(np.stack([labels, agency], axis=1), axis=0)
+    n_agencies = int(agency.max()) + 1
+    per_agency = np.unique(labels * n_agencies + agency) // n_agencies
     comp_records = np.bincount(labels, minlength=n)
-    comp_agencies = np.bincount(per_agency[:, 0], minlength=n)
+    comp_agencies = np.bincount(per_agency, minlength=n)
     bad = comp_records != comp_agencies  # a component where an agency occurs twice
     refused = 0
     linked = int(np.count_nonzero(~bad[labels[i]]))
@@ -423,7 +539,7 @@ def link_records(
     if fit:
         model.fit(levels)
     weights = model.weights(levels)
-    accepted = decide(weights, pairs.flags, threshold=threshold)
+    accepted = decide(levels, weights, pairs.flags, threshold=threshold)
     clustering = cluster(data.agency, pairs.i[accepted], pairs.j[accepted], weights[accepted])
     return LinkResult(clustering.labels, pairs, weights, accepted, dice, model, clustering)
 

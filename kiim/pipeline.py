@@ -21,12 +21,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kiim.config import Agency, load_agencies, load_organisation
-from kiim.ingest import ParsedExtract, critical, find_extract, read_extract
+from kiim.ingest import ParsedExtract, critical, find_extract, read_extract, sha256_file
 from kiim.problems import ExtractError, Problem, Severity
 from kiim.workspace import Workspace
 
 if TYPE_CHECKING:
     from kiim.validate import ExtractValidator, ValidationOutcome
+    from pseudonymization import Scrubber
 
 log = logging.getLogger(__name__)
 
@@ -63,14 +64,22 @@ def start_run(
     period: str, trigger: str = "cli", agencies: list[str] | None = None
 ) -> dict[str, Any]:
     """Check everything a run needs before touching data: period, configs, key, inbox."""
+    from kiim.orchestration import sweep_temporaries
     from pseudonymization import key_id, load_key
 
     check_period(period)
     ws = Workspace.from_env()
     ws.ensure()
+    sweep_temporaries(ws)  # leftovers of a crashed run are never valid files
     selected = _agencies(ws, agencies)
     load_organisation(ws.config_dir)
     master = load_key()
+    from kiim.keylog import KeyRetiredError, check_key_usable, key_log_path
+
+    try:
+        check_key_usable(key_log_path(ws), key_id(master))
+    except KeyRetiredError as e:
+        raise RunError(str(e)) from None
     run_id = f"{period}_{datetime.now(UTC).strftime('%Y%m%dT%H%M%S%fZ')}"
     log.info("[kiim] Lauf %s für %s gestartet (Schlüssel-ID %s)", run_id, period, key_id(master))
     return {
@@ -96,22 +105,70 @@ def _previous_rows(ws: Workspace, agency: str, period: str) -> int | None:
     return int(pq.ParquetFile(earlier[-1]).metadata.num_rows)
 
 
-def _quarantine(ws: Workspace, period: str, path: Path) -> str:
+def _quarantine(
+    ws: Workspace, period: str, path: Path, problems: list[Problem] | None = None
+) -> str:
+    """Move a rejected raw extract out of the inbox, never overwriting an earlier one.
+
+    Beside it goes `<name>.befunde.json` with the problems (no values), so whoever looks into
+    the quarantine folder sees why the file is there.
+    """
+    import json
+
     target_dir = ws.quarantine / period
     target_dir.mkdir(parents=True, exist_ok=True)
     target = target_dir / path.name
+    if target.exists():
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = target_dir / f"{path.stem}.{stamp}{path.suffix}"
     shutil.move(str(path), target)
+    if problems is not None:
+        target.with_name(f"{target.name}.befunde.json").write_text(
+            json.dumps([p.to_dict() for p in problems], ensure_ascii=False, indent=2),
+            encoding="utf-8",
+        )
     return str(target)
 
 
+@cache
+def _scrubber() -> Scrubber:
+    """One Presidio analyzer per process (building it takes about a second)."""
+    from pseudonymization import Scrubber
+
+    return Scrubber()
+
+
+def _reject(
+    ws: Workspace,
+    result: dict[str, Any],
+    period: str,
+    paths: list[Path],
+    problems: list[Problem],
+) -> dict[str, Any]:
+    result["status"] = "rejected"
+    result["problems"] = [p.to_dict() for p in problems]
+    moved = [_quarantine(ws, period, p, problems) for p in paths]
+    result["quarantined_as"] = moved[0] if len(moved) == 1 else moved
+    log.error(
+        "[kiim] %s: Lieferung %s abgelehnt (%d kritische Befunde), in Quarantäne verschoben",
+        result["agency"],
+        result["file"],
+        len(critical(problems)),
+    )
+    return result
+
+
 def process_agency(run: dict[str, Any], agency_name: str) -> dict[str, Any]:
-    """Ingest -> pseudonymise -> validate one agency's extract; accept it or quarantine it.
+    """Pre-checks -> ingest -> pseudonymise -> validate one extract; accept it or quarantine it.
 
     An accepted extract becomes `pseudonymised/<agency>/period=<p>/data.parquet` (written under
     a temporary name, then renamed). A rejected one is moved to the quarantine with the reasons
-    in the quality report. With nothing in the inbox, an earlier accepted delivery of the same
-    period is reused, so re-running a month after fixing one agency keeps the others.
+    in the quality report; nothing of it reaches the pseudonymised zone. With nothing in the
+    inbox, an earlier accepted delivery of the same period is reused, so re-running a month
+    after fixing one agency keeps the others. No exception about the extract leaves this
+    function: a broken file of one agency must not stop the others.
     """
+    from kiim import prechecks
     from pseudonymization import load_key
 
     ws = Workspace.from_env()
@@ -129,15 +186,26 @@ def process_agency(run: dict[str, Any], agency_name: str) -> dict[str, Any]:
         "problems": [],
     }
     final = ws.pseudonymised_file(agency_name, period)
+    inbox = ws.inbox_period(period)
     try:
-        path = find_extract(agency, ws.inbox_period(period), period)
+        path = find_extract(agency, inbox, period)
     except ExtractError as e:
         result.update(status="rejected", problems=[p.to_dict() for p in e.problems])
         return result
     if path is None:
+        wrong = prechecks.misdelivered_files(agency, inbox, period)
+        if wrong:
+            result["file"] = ", ".join(p.name for p in wrong)
+            named = [q for p in wrong for q in prechecks.check_file_name(agency, p, period)]
+            return _reject(ws, result, period, wrong, named)
         if final.exists():
             rows = int(pq.ParquetFile(final).metadata.num_rows)
-            result.update(status="reused", rows_read=rows, rows_accepted=rows)
+            result.update(
+                status="reused",
+                rows_read=rows,
+                rows_accepted=rows,
+                sha256=prechecks.accepted_sha256(ws, agency_name, period),
+            )
             log.info(
                 "[kiim] %s: keine neue Lieferung, frühere Lieferung für %s bleibt gültig",
                 agency_name,
@@ -147,29 +215,51 @@ def process_agency(run: dict[str, Any], agency_name: str) -> dict[str, Any]:
             log.warning("[kiim] %s: keine Lieferung für %s im Eingang", agency_name, period)
         return result
     result["file"] = path.name
-    problems: list[Problem] = []
+    problems: list[Problem] = prechecks.check_file_name(agency, path, period)
     try:
-        parsed: ParsedExtract = read_extract(agency, path)
-        result.update(sha256=parsed.sha256, rows_read=parsed.rows)
-        problems += parsed.problems
+        digest = sha256_file(path)
+        result["sha256"] = digest
+        problems += prechecks.check_duplicate_delivery(ws, agency, path.name, digest, period)
+        if not critical(problems):
+            parsed: ParsedExtract = read_extract(agency, path)
+            result.update(rows_read=parsed.rows)
+            problems += parsed.problems
+            problems += prechecks.check_period_contents(parsed, period)
+            problems += prechecks.scan_attributes(parsed, _scrubber)
         if not critical(problems):
             table = _pseudonymise(parsed, period, load_key())
+            del parsed
+            problems += prechecks.scan_scrubbed_free_text(agency, path.name, table, _scrubber)
+        if not critical(problems):
             outcome = _validate(ws, agency, period, table, path.name)
             problems += outcome.problems
             result["validation"] = outcome.to_dict()
     except ExtractError as e:
         problems += e.problems
-    result["problems"] = [p.to_dict() for p in problems]
-    if critical(problems):
-        result["status"] = "rejected"
-        result["quarantined_as"] = _quarantine(ws, period, path)
-        log.error(
-            "[kiim] %s: Lieferung %s abgelehnt (%d kritische Befunde), in Quarantäne verschoben",
-            agency_name,
-            path.name,
-            len(critical(problems)),
+    except Exception as e:  # one agency's failure must not end the run
+        # The exception text may quote a value: log and report its type only. The file stays
+        # in the inbox, because the fault may be ours rather than the file's.
+        log.error("[kiim] %s: interner Fehler %s beim Verarbeiten", agency_name, type(e).__name__)
+        problems.append(
+            Problem(
+                agency=agency_name,
+                file=path.name,
+                check="internal_error",
+                message_de=(
+                    f"Die Datei konnte wegen eines unerwarteten Programmfehlers "
+                    f"({type(e).__name__}) nicht verarbeitet werden. Sie bleibt im Eingang."
+                ),
+                fix_de=(
+                    "Den Betrieb (Administration) informieren; nach der Fehlerbehebung den "
+                    "Monat erneut ausführen. Die Lieferung selbst ist nicht beanstandet."
+                ),
+            )
         )
+        result.update(status="rejected", problems=[p.to_dict() for p in problems])
         return result
+    if critical(problems):
+        return _reject(ws, result, period, [path], problems)
+    result["problems"] = [p.to_dict() for p in problems]
     # temporary name in the target folder: a rename within one folder is atomic, also when the
     # zones are separate volumes (docker-compose.yml)
     final.parent.mkdir(parents=True, exist_ok=True)
@@ -187,11 +277,7 @@ def _pseudonymise(parsed: ParsedExtract, period: str, master: bytes) -> pa.Table
     from kiim.config import Role
     from kiim.pseudonymise import pseudonymise_extract
 
-    scrubber = None
-    if parsed.agency.by_role(Role.free_text):
-        from pseudonymization import Scrubber
-
-        scrubber = Scrubber()
+    scrubber = _scrubber() if parsed.agency.by_role(Role.free_text) else None
     return pseudonymise_extract(parsed, period, master, scrubber)
 
 
@@ -220,7 +306,9 @@ def link(run: dict[str, Any], agency_results: list[dict[str, Any]]) -> dict[str,
     """Load the pseudonymised zone into the warehouse, record deliveries, link persons."""
     from kiim import warehouse
     from kiim.link import link_period
+    from kiim.orchestration import fault_point
 
+    fault_point("after_pseudonymise")  # crash-recovery tests only (KIIM_FAULT)
     ws = Workspace.from_env()
     period = run["period"]
     agencies = _agencies(ws, None)
@@ -263,10 +351,22 @@ def link(run: dict[str, Any], agency_results: list[dict[str, Any]]) -> dict[str,
 
 def transform(run: dict[str, Any]) -> dict[str, Any]:
     """dbt build on the warehouse (models and their tests)."""
+    from kiim.orchestration import fault_point
     from kiim.transform import dbt_build
 
     ws = Workspace.from_env()
     t0 = time.time()
+    # crash-recovery tests only (KIIM_FAULT): stop after staging and intermediate models were rebuilt
+    fault_point(
+        "during_dbt",
+        lambda: dbt_build(
+            ws.warehouse_db,
+            ws.dbt_project_dir,
+            period=run["period"],
+            target_dir=ws.root / "dbt" / "target",
+            select="path:models/staging path:models/intermediate",
+        ),
+    )
     outcome = dbt_build(
         ws.warehouse_db,
         ws.dbt_project_dir,
@@ -285,9 +385,15 @@ def transform(run: dict[str, Any]) -> dict[str, Any]:
 
 
 def publish(run: dict[str, Any], transform_result: dict[str, Any]) -> dict[str, Any]:
+    from kiim.orchestration import fault_point, half_write
     from kiim.publish import publish as do_publish
 
     ws = Workspace.from_env()
+    # crash-recovery tests only (KIIM_FAULT): die while the new analysts' file is being written
+    fault_point(
+        "during_publish",
+        lambda: half_write(ws.published_db.with_name(ws.published_db.name + ".tmp")),
+    )
     org = load_organisation(ws.config_dir)
     t0 = time.time()
     result = do_publish(
@@ -317,14 +423,14 @@ def finish(
     error: str | None = None,
 ) -> dict[str, Any]:
     """Quality report, run log, register; on success delete accepted raw extracts from the inbox."""
+    from kiim.keylog import ensure_recorded, key_log_path
     from kiim.quality_report import write_quality_report
-    from kiim.register import build_register, write_register
-    from kiim.runlog import RunRecord, append_run, read_runs
+    from kiim.register import write_workspace_register
+    from kiim.runlog import RunRecord, append_run
 
     ws = Workspace.from_env()
     period = run["period"]
     agencies = _agencies(ws, None)
-    org = load_organisation(ws.config_dir)
     if status is None:
         rejected = [r for r in agency_results if r["status"] in ("rejected", "missing")]
         status = "partial" if rejected else "success"
@@ -388,15 +494,13 @@ def finish(
         )
     )
     append_run(ws.run_log, record)
-    register = build_register(
-        agencies,
-        org,
-        manifest if manifest and manifest.exists() else None,
-        read_runs(ws.run_log),
-        run["key_id"],
-        datetime.now(UTC).date(),
+    if run.get("key_id"):
+        ensure_recorded(key_log_path(ws), run["key_id"], record.started_at)
+    register_paths = write_workspace_register(
+        ws,
+        key_id=run["key_id"],
+        manifest_path=manifest if manifest and manifest.exists() else None,
     )
-    register_paths = write_register(register, ws.register_dir)
     if status in ("success", "partial") and publish_result:
         for r in agency_results:
             if r["status"] == "accepted" and r.get("file"):

@@ -15,6 +15,7 @@ from kiim.config import Agency, Role
 from kiim.ingest import ParsedExtract
 from kiim.link_encode import (
     first_words,
+    fold_transliteration,
     keyed_key,
     null_where_equal,
     sorted_day_month,
@@ -74,7 +75,9 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
     )
     birth_year = pc.utf8_slice_codeunits(dob_iso, 0, 4)
     dob_sorted = sorted_day_month(dob_iso)
-    c_fam, c_giv, c_birth = cologne_codes(fam1), cologne_codes(giv1), cologne_codes(birth1)
+    c_fam, c_giv, c_birth = (
+        cologne_codes(fold_transliteration(name)) for name in (fam1, giv1, birth1)
+    )
     k_name = space_key(keys.person, "name_dob")
     k_phon = space_key(keys.person, "phonetic")
     k_dob = space_key(keys.person, "dob_name")

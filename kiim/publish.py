@@ -94,8 +94,8 @@ def check_published(path: Path, k: int) -> None:
             small = con.execute(
                 f'select count(*) from "{table}" where (numerator between 1 and {k - 1}) '
                 f"or (denominator between 1 and {k - 1})"
-            ).fetchone()
-            if small and small[0]:
+            ).fetchall()[0]
+            if small[0]:
                 raise PublishError(f"{table}: {small[0]} unsuppressed counts below k={k}")
     finally:
         con.close()

@@ -26,12 +26,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import jinja2
 from pydantic import BaseModel
 
 from kiim.config import Agency, Column, Organisation, Person
+from kiim.keylog import BridgeEvent, KeyPeriod
 from kiim.register_diff import diff_registers
 from kiim.register_lineage import Lineage, load_lineage
 from kiim.register_vocab import (
@@ -48,6 +49,9 @@ from kiim.register_vocab import (
 )
 from kiim.runlog import RunRecord
 
+if TYPE_CHECKING:
+    from kiim.workspace import Workspace
+
 __all__ = [
     "Activity",
     "Register",
@@ -58,6 +62,7 @@ __all__ = [
     "format_number_de",
     "load_lineage",
     "write_register",
+    "write_workspace_register",
 ]
 
 log = logging.getLogger(__name__)
@@ -140,13 +145,47 @@ class RunSummary(BaseModel):
     rows_read: int
     rows_accepted: int
     rows_rejected: int
+    persons: int | None = None
+    marts: int = 0
+    suppressed_cells: int | None = None
+    seconds: float | None = None
+    rejected_de: list[str] = []
 
 
 class KeyUse(BaseModel):
+    """A key's life: from the key history (activation, rotation) and from the runs using it."""
+
     key_id: str
-    first_run: datetime
-    last_run: datetime
-    runs: int
+    first_run: datetime | None = None
+    last_run: datetime | None = None
+    runs: int = 0
+    activated_at: datetime | None = None
+    retired_at: datetime | None = None
+    predecessor: str | None = None
+    successor: str | None = None
+    bridge_periods: list[str] = []
+    keep_sealed_until: date | None = None
+
+
+class DeletionEntry(BaseModel):
+    """Deletion evidence of one retention run and zone (names and counts only)."""
+
+    deleted_at: datetime
+    zone: str
+    zone_de: str
+    periods: str
+    items: int
+    files: int
+    rows: int
+
+
+class RetentionCheck(BaseModel):
+    """One run of the retention job (also when nothing was due)."""
+
+    deleted_at: datetime
+    items: int
+    files: int
+    rows: int
 
 
 class Register(BaseModel):
@@ -172,6 +211,9 @@ class Register(BaseModel):
     disclosure_k: int
     key_id: str | None
     key_history: list[KeyUse]
+    rotations: list[BridgeEvent] = []
+    deletions: list[DeletionEntry] = []
+    retention_checks: list[RetentionCheck] = []
     activities: list[Activity]
     lineage: Lineage
     runs: list[RunSummary]
@@ -182,7 +224,17 @@ class Register(BaseModel):
         a new version is only counted when this changes."""
         data = self.model_dump(
             mode="json",
-            exclude={"version", "version_date", "created", "changed", "runs", "key_history"},
+            exclude={
+                "version",
+                "version_date",
+                "created",
+                "changed",
+                "runs",
+                "key_history",
+                "rotations",
+                "deletions",
+                "retention_checks",
+            },
         )
         for activity in data["activities"]:
             activity.pop("created", None)
@@ -230,7 +282,8 @@ def _slug(text: str) -> str:
 
 
 def _retention(org: Organisation, zones: Iterable[str]) -> list[str]:
-    return [f"{ZONE_DE.get(z, z)}: {org.retention[z]}" for z in zones if z in org.retention]
+    texts = org.retention_de()
+    return [f"{ZONE_DE.get(z, z)}: {texts[z]}" for z in zones if z in texts]
 
 
 def _fides_categories(column: Column) -> list[str]:
@@ -278,7 +331,7 @@ def _transfer_activity(agency: Agency, org: Organisation, created: date, changed
         )
         for c in agency.columns
     ]
-    retention = _retention(org, ["inbox", "pseudonymised", "warehouse"])
+    retention = _retention(org, ["inbox", "quarantine", "pseudonymised", "warehouse"])
     compact = agency.name_de.replace(" ", "")
     shown = agency.short_de if agency.short_de.replace(" ", "") not in compact else ""
     name = f"Übermittlung {agency.name_de}" + (f" ({shown})" if shown else "")
@@ -391,6 +444,15 @@ def _run_summaries(runs: list[RunRecord]) -> list[RunSummary]:
             rows_read=r.rows_read,
             rows_accepted=r.rows_accepted,
             rows_rejected=r.rows_rejected,
+            persons=_int(r.linkage.get("persons")),
+            marts=len(r.marts),
+            suppressed_cells=sum(r.suppression.values()) if r.suppression else None,
+            seconds=r.durations.get("total"),
+            rejected_de=[
+                f"{f.agency}: {f.reason or f.status}"
+                for f in r.files
+                if f.status in ("rejected", "missing")
+            ],
         )
         for r in runs
     ]
@@ -402,20 +464,66 @@ def _sortable(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=LOCAL_TZ)
 
 
-def _key_history(runs: list[RunRecord]) -> list[KeyUse]:
-    uses: dict[str, KeyUse] = {}
+def _int(value: float | None) -> int | None:
+    return None if value is None else int(value)
+
+
+def _key_history(runs: list[RunRecord], periods: list[KeyPeriod] | None = None) -> list[KeyUse]:
+    """Keys from the key history file (in its order) joined with their use by runs."""
+    uses: dict[str, KeyUse] = {k.key_id: KeyUse(**k.model_dump()) for k in periods or []}
     for r in sorted(runs, key=lambda r: _sortable(r.started_at)):
         if not r.key_id:
             continue
-        use = uses.get(r.key_id)
-        if use is None:
-            uses[r.key_id] = KeyUse(
-                key_id=r.key_id, first_run=r.started_at, last_run=r.started_at, runs=1
-            )
-        else:
-            use.last_run = r.started_at
-            use.runs += 1
+        use = uses.setdefault(r.key_id, KeyUse(key_id=r.key_id))
+        use.first_run = use.first_run or r.started_at
+        use.last_run = r.started_at
+        use.runs += 1
     return list(uses.values())
+
+
+def _deletions(lines: list[dict[str, Any]]) -> tuple[list[DeletionEntry], list[RetentionCheck]]:
+    """Deletion log lines summed per retention run and zone, newest first."""
+    groups: dict[tuple[str, str], dict[str, Any]] = {}
+    checks: list[RetentionCheck] = []
+    for line in lines:
+        try:
+            if line.get("event") == "retention_run":
+                checks.append(RetentionCheck.model_validate(line))
+                continue
+            if line.get("event") != "deleted":
+                continue
+            key = (str(line["run_id"]), str(line["zone"]))
+            g = groups.setdefault(
+                key,
+                {
+                    "deleted_at": line["deleted_at"],
+                    "zone": line["zone"],
+                    "periods": set(),
+                    "items": 0,
+                    "files": 0,
+                    "rows": 0,
+                },
+            )
+            if line.get("period"):
+                g["periods"].add(str(line["period"]))
+            g["items"] += 1
+            g["files"] += int(line.get("files") or 0)
+            g["rows"] += int(line.get("rows") or 0)
+        except (KeyError, TypeError, ValueError):
+            log.warning("deletion log: an unreadable entry was skipped")
+    out = []
+    for g in groups.values():
+        periods = sorted(g.pop("periods"))
+        if not periods:
+            span = "–"
+        elif len(periods) == 1:
+            span = periods[0]
+        else:
+            span = f"{periods[0]} bis {periods[-1]}"
+        out.append(DeletionEntry(**g, zone_de=ZONE_DE.get(g["zone"], g["zone"]), periods=span))
+    out.sort(key=lambda d: (_sortable(d.deleted_at), d.zone), reverse=True)
+    checks.sort(key=lambda c: _sortable(c.deleted_at), reverse=True)
+    return out, checks
 
 
 # ------------------------------------------------------------------------------- build
@@ -428,11 +536,17 @@ def build_register(
     runs: list[RunRecord],
     key_id: str | None,
     version_date: date,
+    *,
+    key_periods: list[KeyPeriod] | None = None,
+    rotations: list[BridgeEvent] | None = None,
+    deletion_log: list[dict[str, Any]] | None = None,
 ) -> Register:
     """Assemble the register from configs, dbt manifest meta and run records.
 
     `key_id` is the fingerprint of the key in use; if None, the key id of the latest run is
-    taken. Version numbers and change dates are carried over from the previous version by
+    taken. `key_periods` and `rotations` come from the key history (`kiim.keylog`),
+    `deletion_log` from the retention job's log (`kiim.retention`). Version numbers and change
+    dates are carried over from the previous version by
     `write_register`, which knows it; here every date is the creation date or `version_date`.
     """
     created = _parse_date(organisation.register_created)
@@ -467,6 +581,7 @@ def build_register(
             {"fides_key": _slug(s), "name": s, "is_default": False} for s in subjects
         ],
     }
+    deletions, checks = _deletions(deletion_log or [])
     return Register(
         title_de=f"Verzeichnis von Verarbeitungstätigkeiten – {organisation.district_de}",
         district_de=organisation.district_de,
@@ -481,11 +596,14 @@ def build_register(
         responsible_unit_de=organisation.responsible_unit_de,
         dpia_reference_de=organisation.dpia_reference_de,
         third_country_transfers_de=organisation.third_country_transfers_de,
-        retention_de={ZONE_DE.get(k, k): v for k, v in organisation.retention.items()},
+        retention_de={ZONE_DE.get(k, k): v for k, v in organisation.retention_de().items()},
         tom_de=list(organisation.tom_de),
         disclosure_k=organisation.disclosure_k,
         key_id=key_id,
-        key_history=_key_history(runs),
+        key_history=_key_history(runs, key_periods),
+        rotations=sorted(rotations or [], key=lambda b: _sortable(b.at), reverse=True),
+        deletions=deletions,
+        retention_checks=checks,
         activities=activities,
         lineage=load_lineage(manifest_path, agencies),
         runs=_run_summaries(runs),
@@ -630,3 +748,37 @@ def write_register(register: Register, out_dir: Path) -> RegisterPaths:
         paths.json, (json.dumps(data, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
     )
     return paths
+
+
+def write_workspace_register(
+    ws: Workspace,
+    *,
+    key_id: str | None = None,
+    manifest_path: Path | None = None,
+    version_date: date | None = None,
+) -> RegisterPaths:
+    """Build and write the register from everything a workspace holds: configs, the dbt
+    manifest of the last build, the run log, the key history and the deletion log.
+
+    The one place that knows where these inputs live, so the pipeline, the retention job, the
+    key rotation and `kiim register` render the same register.
+    """
+    from kiim.config import load_agencies, load_organisation
+    from kiim.keylog import key_log_path, read_bridges, read_key_history
+    from kiim.retention import deletion_log_path, read_deletions
+    from kiim.runlog import read_runs
+
+    manifest = manifest_path or ws.root / "dbt" / "target" / "manifest.json"
+    keys = key_log_path(ws)
+    register = build_register(
+        load_agencies(ws.config_dir),
+        load_organisation(ws.config_dir),
+        manifest if manifest.exists() else None,
+        read_runs(ws.run_log),
+        key_id,
+        version_date or datetime.now(LOCAL_TZ).date(),
+        key_periods=read_key_history(keys),
+        rotations=read_bridges(keys),
+        deletion_log=read_deletions(deletion_log_path(ws)),
+    )
+    return write_register(register, ws.register_dir)

@@ -31,9 +31,11 @@ RUN_STATUS_DE: dict[str, str] = {
 
 ZONE_DE: dict[str, str] = {
     "inbox": "Eingang (Rohdaten)",
+    "quarantine": "Quarantäne (abgewiesene Rohdaten)",
     "pseudonymised": "Pseudonymisierte Zone",
     "warehouse": "Data Warehouse",
     "published": "Veröffentlichung (Analyse-Datenbank)",
+    "docs": "Dokumentation (Berichte)",
     "run_logs": "Laufprotokolle",
 }
 

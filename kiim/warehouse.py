@@ -54,7 +54,8 @@ def load_pseudonymised(
             con.register("_empty", pa.Table.from_pylist([], schema=pseudonymised_schema(agency)))
             con.execute(f"create or replace table {target} as select * from _empty")
             con.unregister("_empty")
-        rows[agency.agency] = con.execute(f"select count(*) from {target}").fetchone()[0]  # type: ignore[index]
+        # fetchall, not fetchone: DuckDB 2.0 keeps a half-read result open on the connection
+        rows[agency.agency] = con.execute(f"select count(*) from {target}").fetchall()[0][0]
     return rows
 
 
