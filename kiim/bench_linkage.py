@@ -83,21 +83,29 @@ def pseudonymise_parsed(
 # ------------------------------------------------------------------------------------ febrl4
 
 
-def _febrl_agency(name: str, location: bool) -> Agency:
-    columns = [
-        {"source": "rec_id", "field": "record_id", "role": "direct_identifier", "label_de": "Satz"},
-        {"source": "surname", "field": "family_name", "role": "direct_identifier", "label_de": "Familienname"},
-        {"source": "given_name", "field": "given_names", "role": "direct_identifier", "label_de": "Vorname"},
-        {"source": "date_of_birth", "field": "birth_date", "role": "quasi_identifier", "type": "date", "generalise": "year_month", "label_de": "Geburtsdatum"},
-    ]  # fmt: skip
-    if location:
-        columns.append(
-            {"source": "postcode", "field": "ags", "role": "quasi_identifier", "generalise": "none", "label_de": "Ort"}
-        )  # fmt: skip
+_FIELDS: dict[str, dict[str, str]] = {
+    "record_id": {"role": "direct_identifier"},
+    "family_name": {"role": "direct_identifier"},
+    "given_names": {"role": "direct_identifier"},
+    "birth_name": {"role": "direct_identifier"},
+    "azr_number": {"role": "direct_identifier"},
+    "birth_date": {"role": "quasi_identifier", "type": "date", "generalise": "year_month"},
+    "sex": {"role": "quasi_identifier", "generalise": "none"},
+    "nationality": {"role": "quasi_identifier", "generalise": "none"},
+    "ags": {"role": "quasi_identifier", "generalise": "none"},
+}
+
+
+def simple_agency(name: str, fields: list[str]) -> Agency:
+    """A minimal agency config with the given canonical fields (benchmarks and tests).
+
+    The source column of each field is the field name itself.
+    """
+    columns = [{"source": f, "field": f, "label_de": f, **_FIELDS[f]} for f in fields]
     return Agency.model_validate(
         {
             "agency": name,
-            "name_de": f"febrl4 {name}",
+            "name_de": name,
             "short_de": name,
             "extract": {"file_pattern": f"{name}.csv", "format": "csv"},
             "gdpr": {
@@ -111,17 +119,33 @@ def _febrl_agency(name: str, location: bool) -> Agency:
     )
 
 
+def pseudonymise_rows(agency: Agency, table: pa.Table, period: str, master: bytes) -> pa.Table:
+    """Pseudonymise an identifying table (canonical field names) as a monthly run does."""
+    if "_source_row" not in table.column_names:
+        table = table.append_column(
+            "_source_row", pa.array(np.arange(2, table.num_rows + 2, dtype=np.int64))
+        )
+    parsed = ParsedExtract(agency, Path(f"{agency.agency}.csv"), "-", table)
+    return pseudonymise_parsed(parsed, period, master)[0]
+
+
+def _febrl_agency(name: str, location: bool) -> Agency:
+    fields = ["record_id", "family_name", "given_names", "birth_date"]
+    return simple_agency(name, [*fields, "ags"] if location else fields)
+
+
 def _febrl_table(df: pd.DataFrame, location: bool) -> pa.Table:
     dob = pd.to_datetime(df["date_of_birth"], format="%Y%m%d", errors="coerce")
     cols: dict[str, Any] = {
         "record_id": pa.array(df.index.astype(str).tolist(), pa.string()),
         "family_name": pa.array(df["surname"].tolist(), pa.string(), from_pandas=True),
         "given_names": pa.array(df["given_name"].tolist(), pa.string(), from_pandas=True),
-        "birth_date": pa.array(dob.dt.date.where(dob.notna(), None).tolist(), pa.date32()),
+        "birth_date": pa.array(
+            [d.date() if d == d else None for d in dob], pa.date32(), from_pandas=True
+        ),
     }
     if location:
         cols["ags"] = pa.array(df["postcode"].astype(str).tolist(), pa.string())
-    cols["_source_row"] = pa.array(np.arange(2, len(df) + 2, dtype=np.int64))
     return pa.table(cols)
 
 
@@ -137,9 +161,11 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
         encode_seconds = 0.0
         rows = 0
         for agency, df in zip(agencies, (df_a, df_b), strict=True):
-            parsed = ParsedExtract(agency, Path(f"{agency.agency}.csv"), "-", _febrl_table(df, location))
-            table, seconds = pseudonymise_parsed(parsed, period, BENCH_KEY)
-            encode_seconds += seconds
+            identifying = _febrl_table(df, location)
+            t0 = time.perf_counter()
+            link_encodings(identifying, PurposeKeys(BENCH_KEY), agency)
+            encode_seconds += time.perf_counter() - t0
+            table = pseudonymise_rows(agency, identifying, period, BENCH_KEY)
             rows += table.num_rows
             store_pseudonymised(con, agency.agency, table)
         t0 = time.perf_counter()

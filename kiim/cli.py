@@ -15,6 +15,9 @@ from typing import Annotated
 import typer
 
 from kiim.fmt import de_int
+from kiim.report import report_cli
+from kiim.retention import retention_cli
+from kiim.rotation import rotation_cli
 from kiim.workspace import REPO_ROOT, Workspace
 
 app = typer.Typer(
@@ -29,6 +32,8 @@ OFFLINE_ENV = {
     "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+    # disclosure audits solve many small linear systems: BLAS threads only add contention
+    "OPENBLAS_NUM_THREADS": "1",
 }
 LOGGER_SUFFIX = re.compile(r"\s+\[[\w.]+\]\s+loc=\S+\s*$")
 DEMO_KEY = Path.home() / ".config" / "kiim" / "demo.key"
@@ -282,25 +287,9 @@ def sql(
 @app.command()
 def register() -> None:
     """Verarbeitungsverzeichnis (Art. 30 DSGVO) neu erzeugen."""
-    from datetime import date
+    from kiim.register import write_workspace_register
 
-    from kiim.config import load_agencies, load_organisation
-    from kiim.register import build_register, write_register
-    from kiim.runlog import read_runs
-
-    ws = Workspace.from_env()
-    runs = read_runs(ws.run_log) if ws.run_log.exists() else []
-    manifest = ws.root / "dbt" / "target" / "manifest.json"
-    key_id = runs[-1].key_id if runs else None
-    reg = build_register(
-        load_agencies(ws.config_dir),
-        load_organisation(ws.config_dir),
-        manifest if manifest.exists() else None,
-        runs,
-        key_id,
-        date.today(),
-    )
-    paths = write_register(reg, ws.register_dir)
+    paths = write_workspace_register(Workspace.from_env())
     typer.echo(
         f"Verzeichnis: {paths.html}\n             {paths.markdown}\n             {paths.json}"
     )
@@ -337,6 +326,70 @@ def bench(
     typer.echo(to_markdown(result))
     typer.echo(f"Ergebnisse: {json_path}\n            {md_path}")
     shutil.rmtree(root, ignore_errors=True)
+
+
+app.command("report")(report_cli)
+app.command("retention")(retention_cli)
+app.command("rotate-key")(rotation_cli)
+
+
+@app.command("eval-linkage")
+def eval_linkage(
+    period: Period,
+    truth: Annotated[
+        Path | None, typer.Option(help="Ordner der Grundwahrheit (Standard: <KIIM_HOME>/groundtruth)")
+    ] = None,
+) -> None:
+    """Verknüpfungsgüte eines Monats gegen die Grundwahrheit (nur synthetische Daten)."""
+    from kiim.fmt import de_num
+    from kiim.linkage_eval import ERROR_TYPES_DE, evaluate_linkage
+    from kiim.pipeline import RunError, check_period
+    from pseudonymization import MissingKeyError, load_key
+
+    try:
+        check_period(period)
+    except RunError as e:
+        _fail(str(e))
+    ws = Workspace.from_env()
+    truth_dir = truth or ws.groundtruth
+    if not (truth_dir / period / "records.parquet").exists():
+        _fail(f"keine Grundwahrheit für {period} in {truth_dir} (nur für erzeugte Daten vorhanden)")
+    if not ws.warehouse_db.exists():
+        _fail(f"kein Warehouse unter {ws.warehouse_db}; zuerst den Monatslauf ausführen")
+    try:
+        master = load_key()
+    except MissingKeyError as e:
+        _fail(str(e))
+    r = evaluate_linkage(ws.warehouse_db, truth_dir, period, master)
+
+    def pct(x: float) -> str:
+        return "–" if x != x else f"{de_num(100 * x, 2)} %"
+
+    typer.echo(f"Verknüpfungsgüte {period} (paarweise gegen die Grundwahrheit)")
+    typer.echo(f"  Datensätze:                {de_int(r['records']):>12}")
+    typer.echo(f"  Präzision:                 {pct(r['precision']):>12}")
+    typer.echo(f"  Trefferquote (Recall):     {pct(r['recall']):>12}")
+    typer.echo(f"  F1:                        {de_num(r['f1'], 4):>12}")
+    typer.echo(
+        f"  Falsche Zusammenführungen: {de_int(r['false_merges']):>12} Paare "
+        f"({de_int(r['keys_merging_persons'])} Personenschlüssel mit mehreren Personen)"
+    )
+    typer.echo(
+        f"  Verpasste Verknüpfungen:   {de_int(r['missed_links']):>12} Paare "
+        f"({de_int(r['persons_split'])} Personen mit mehreren Schlüsseln)"
+    )
+    if r["unmatched_truth_records"]:
+        typer.echo(
+            f"  Nicht im Warehouse:        {de_int(r['unmatched_truth_records']):>12} Datensätze "
+            "(abgelehnte oder fehlende Lieferungen)"
+        )
+    typer.echo("Recall je Fehlerart (Datensätze mit diesem Fehler):")
+    for kind, v in r["recall_by_error_type"].items():
+        if v["records"]:
+            typer.echo(
+                f"  {ERROR_TYPES_DE.get(kind, kind):<34} {de_int(int(v['records'])):>9}  "
+                f"{pct(float(v['recall'])):>9}"
+            )
 
 
 def main() -> None:  # pragma: no cover

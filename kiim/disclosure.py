@@ -39,6 +39,7 @@ KEY = ["period", "ags", "dimension", "dimension_value", "category"]
 GROUP = ["period", "ags", "dimension", "dimension_value"]
 MAX_PROPAGATION_ROUNDS = 200
 MAX_REPAIR_ROUNDS = 100
+MAX_REPAIR_HOPS = 4
 
 
 @dataclass
@@ -272,11 +273,14 @@ def exactly_determined(model: CellModel, mask: np.ndarray) -> np.ndarray:
         cols, ci = np.unique(cc, return_inverse=True)
         matrix = np.zeros((len(rows), len(cols)))
         np.add.at(matrix, (ri, ci), ca)
-        _, s, vt = np.linalg.svd(matrix)
-        rank = int((s > 1e-9 * max(1.0, s.max(initial=0.0))).sum())
-        null = vt[rank:]
+        # null space of the relations = eigenvectors of A^T A with eigenvalue 0 (cheaper than a
+        # full SVD; a tiny non-zero eigenvalue counted as non-null only makes the audit stricter)
+        eigenvalues, eigenvectors = np.linalg.eigh(matrix.T @ matrix)
+        null = eigenvectors[:, eigenvalues <= 1e-10 * max(1.0, float(eigenvalues.max()))]
         determined = (
-            np.ones(len(cols), dtype=bool) if len(null) == 0 else np.abs(null).max(axis=0) < 1e-9
+            np.ones(len(cols), dtype=bool)
+            if null.shape[1] == 0
+            else np.abs(null).max(axis=1) < 1e-7
         )
         out[cols[determined]] = True
     return out
@@ -299,10 +303,19 @@ def protect(model: CellModel, k: int) -> tuple[np.ndarray, int]:
         determined = audit(model, mask)
         if not determined.any():
             break
-        # withhold the smallest visible non-zero cell of every relation around a determined cell
-        rel_hit = np.zeros(int(model.rel.max()) + 1, dtype=bool)
+        # withhold the smallest visible non-zero cell of every relation around a determined
+        # cell; where those relations have none left, look one relation further out
+        n_rel = int(model.rel.max()) + 1
+        rel_hit = np.zeros(n_rel, dtype=bool)
         rel_hit[model.rel[determined[model.cell]]] = True
-        candidate = rel_hit[model.rel] & ~mask[model.cell] & (v[model.cell] > 0)
+        candidate = np.zeros(len(model.rel), dtype=bool)
+        for _ in range(MAX_REPAIR_HOPS):
+            candidate = rel_hit[model.rel] & ~mask[model.cell] & (v[model.cell] > 0)
+            if candidate.any():
+                break
+            reached = np.zeros(len(v), dtype=bool)
+            reached[model.cell[rel_hit[model.rel]]] = True
+            rel_hit[model.rel[reached[model.cell]]] = True
         if not candidate.any():
             log.warning("[kiim] Geheimhaltung: %d Zellen nicht weiter schützbar", determined.sum())
             break

@@ -73,20 +73,11 @@ def _ensure_tables(con: duckdb.DuckDBPyConnection) -> None:
         "create table if not exists linkage.key_events "
         "(period varchar, event varchar, person_key varchar, other_person_key varchar)"
     )
-    # the registry is derived state: each record's latest person key and its first month
-    kind = con.execute(
-        "select table_type from information_schema.tables "
-        "where table_schema = 'linkage' and table_name = 'record_registry'"
-    ).fetchone()
-    if kind is not None and kind[0] != "VIEW":  # version 1 kept it as a table
-        con.execute("drop table linkage.record_registry")
+    # each record's latest person key and its first month (key rotation and retention
+    # rewrite and prune this table too: kiim/rotation.py, kiim/retention.py)
     con.execute(
-        """
-        create or replace view linkage.record_registry as
-        select agency, record_key, arg_max(person_key, period) as person_key,
-               min(period) as first_period, max(period) as last_period
-        from linkage.record_person group by agency, record_key
-        """
+        "create table if not exists linkage.record_registry "
+        "(agency varchar, record_key varchar, person_key varchar, first_period varchar)"
     )
     con.execute(
         "create table if not exists linkage.score_model "
@@ -336,6 +327,29 @@ def _store(
             "select ?, agency, record_key, person_key from _assigned",
             [period],
         )
+        # registry rows of this month's records: the latest assignment (a later month's, if
+        # an earlier month is re-run) and the first month the record was seen
+        con.execute(
+            """
+            create or replace temp table _registry as
+            select a.agency, a.record_key,
+                   coalesce(later.person_key, a.person_key) as person_key,
+                   least(coalesce(g.first_period, $period), $period) as first_period
+            from _assigned a
+            left join linkage.record_registry g using (agency, record_key)
+            left join (
+                select agency, record_key, arg_max(person_key, period) as person_key
+                from linkage.record_person where period > $period group by agency, record_key
+            ) later using (agency, record_key)
+            """,
+            {"period": period},
+        )
+        con.execute(
+            "delete from linkage.record_registry r using _assigned a "
+            "where r.agency = a.agency and r.record_key = a.record_key"
+        )
+        con.execute("insert into linkage.record_registry select * from _registry")
+        con.execute("drop table _registry")
     finally:
         con.unregister("_assigned")
     con.execute("delete from linkage.key_events where period = ?", [period])

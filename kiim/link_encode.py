@@ -36,14 +36,18 @@ function could not silently change every key.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import hmac
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+
+from pseudonymization import cologne
 
 SPACES: dict[str, tuple[str, ...]] = {
     "name_dob": ("lk_name_dob", "lk_birth_name_dob"),
@@ -54,9 +58,10 @@ SPACES: dict[str, tuple[str, ...]] = {
 }
 HEX_CHARS = 16
 _MASK64 = (1 << 64) - 1
-_HEX_LUT = np.frombuffer(
-    b"".join(f"{i:02x}".encode("ascii") for i in range(256)), dtype=np.uint8
-).reshape(256, 2)
+# two hex characters per byte value, as one little-endian uint16 (one gather per byte)
+_HEX_LUT = np.array(
+    [int.from_bytes(f"{i:02x}".encode("ascii"), "little") for i in range(256)], dtype="<u2"
+)
 
 
 def space_key(person_key: bytes, space: str) -> bytes:
@@ -90,15 +95,22 @@ def siphash64(values: Any, key: bytes) -> np.ndarray:
 
 
 def _hex16(words: np.ndarray) -> bytes:
-    raw = words.astype(">u8").view(np.uint8).reshape(len(words), 8)
-    return np.ascontiguousarray(_HEX_LUT[raw].reshape(len(words), 16)).tobytes()
+    raw = words.astype(">u8").view(np.uint8)
+    return _HEX_LUT[raw].tobytes()
 
 
-def keyed_key(values: Any, key: bytes) -> pa.StringArray:
-    """Keyed 64-bit link key per value as 16 lower-case hex characters; nulls stay null."""
+def keyed_key(values: Any, key: bytes, *, dedup: bool = False) -> pa.StringArray:
+    """Keyed 64-bit link key per value as 16 lower-case hex characters; nulls stay null.
+
+    `dedup=True` hashes each distinct value once (worth it for keys that repeat, such as
+    phonetic codes with a birth year).
+    """
     arr = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
     if isinstance(arr, pa.ChunkedArray):  # pragma: no cover - callers pass arrays
         arr = arr.combine_chunks()
+    if dedup and len(arr):
+        encoded = arr.dictionary_encode()
+        return pc.take(keyed_key(encoded.dictionary, key), encoded.indices)
     n = len(arr)
     valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
     present = arr.filter(pa.array(valid)) if arr.null_count else arr
@@ -119,15 +131,15 @@ def keyed_key(values: Any, key: bytes) -> pa.StringArray:
 
 def first_words(names: pa.Array) -> pa.Array:
     """First word of each normalised name (null stays null)."""
-    tokens = pc.utf8_split_whitespace(names)
-    has = pc.greater(pc.list_value_length(tokens), 0)
-    safe = pc.if_else(has, tokens, pa.scalar(["-"], pa.list_(pa.string())))
-    first = pc.list_element(safe, 0)
-    return pc.if_else(has, first, pa.scalar(None, pa.string()))
+    return on_distinct(names, lambda d: pc.replace_substring_regex(d, " .*", ""))
 
 
 def sorted_day_month(dob_iso: pa.Array) -> pa.Array:
     """YYYY-lo-hi with day and month in ascending order: 1990-03-04 and 1990-04-03 agree."""
+    return on_distinct(dob_iso, _sorted_day_month)
+
+
+def _sorted_day_month(dob_iso: pa.Array) -> pa.Array:
     year = pc.utf8_slice_codeunits(dob_iso, 0, 4)
     month = pc.utf8_slice_codeunits(dob_iso, 5, 7)
     day = pc.utf8_slice_codeunits(dob_iso, 8, 10)
@@ -152,11 +164,43 @@ TRANSLITERATION_FOLDS: tuple[tuple[str, str], ...] = (
 )
 
 
-def fold_transliteration(names: pa.Array) -> pa.Array:
-    """Normalised names with the `TRANSLITERATION_FOLDS` applied (for phonetic codes only)."""
+def fold_transliteration(name: str) -> str:
+    """A normalised name with the `TRANSLITERATION_FOLDS` applied (for phonetic codes only)."""
     for pattern, replacement in TRANSLITERATION_FOLDS:
-        names = pc.replace_substring(names, pattern, replacement)
-    return names
+        name = name.replace(pattern, replacement)
+    return name
+
+
+def on_distinct(values: pa.Array, func: Callable[[pa.Array], pa.Array]) -> pa.Array:
+    """Apply a column function to the distinct values only and spread the result back.
+
+    Names and birth dates repeat a lot, so the work scales with the distinct values while
+    Arrow's dictionary encoding and `take` do the per-row part.
+    """
+    if len(values) == 0:
+        return func(values)
+    encoded = values.dictionary_encode()
+    return pc.take(func(encoded.dictionary), encoded.indices)
+
+
+@functools.lru_cache(maxsize=262_144)
+def _word_code(word: str) -> str | None:
+    return cologne(fold_transliteration(word))
+
+
+def phonetic_codes(names: pa.Array) -> pa.Array:
+    """Kölner Phonetik of the transliteration-folded first word of each normalised name.
+
+    Computed once per distinct first word (and cached across columns and calls: the same
+    given names recur in every agency's extract).
+    """
+
+    def codes(distinct: pa.Array) -> pa.Array:
+        return pa.array(
+            [_word_code(w) if w else None for w in distinct.to_pylist()], type=pa.string()
+        )
+
+    return on_distinct(first_words(names), codes)
 
 
 def sorted_pair(a: pa.Array, b: pa.Array) -> tuple[pa.Array, pa.Array]:

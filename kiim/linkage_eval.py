@@ -28,6 +28,17 @@ from kiim.synthetic.errors import ERROR_TYPES
 from pseudonymization import combine, derive_key, keyed_hash
 
 CLEAN = "ohne_fehler"
+ERROR_TYPES_DE = {
+    "birth_name": "Geburtsname statt Ehename",
+    "transliteration": "andere Transkription",
+    "hyphen": "Bindestrich/Namenszusatz",
+    "umlaut": "Umlaut-Schreibweise",
+    "second_given_dropped": "zweiter Vorname fehlt",
+    "typo": "Tippfehler",
+    "name_swap": "Vor- und Familienname vertauscht",
+    "day_month_swap": "Tag und Monat vertauscht",
+    CLEAN: "ohne Fehler",
+}
 
 
 def record_keys(agency: Any, record_id: Any, master_key: bytes) -> pa.StringArray:

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from zipfile import BadZipFile
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -236,9 +237,11 @@ def process_agency(run: dict[str, Any], agency_name: str) -> dict[str, Any]:
             result["validation"] = outcome.to_dict()
     except ExtractError as e:
         problems += e.problems
-    except Exception as e:  # one agency's failure must not end the run
-        # The exception text may quote a value: log and report its type only. The file stays
-        # in the inbox, because the fault may be ours rather than the file's.
+    except (ValueError, TypeError, KeyError, IndexError, ArithmeticError, BadZipFile) as e:
+        # Content the readers did not foresee (Arrow errors derive from these): the agency is
+        # rejected, the others go on. The text may quote a value: report the type only. The
+        # file stays in the inbox, since the fault may be ours rather than the file's.
+        # Environment errors (OSError, MemoryError) still fail the task, so Airflow retries.
         log.error("[kiim] %s: interner Fehler %s beim Verarbeiten", agency_name, type(e).__name__)
         problems.append(
             Problem(

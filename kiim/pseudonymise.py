@@ -15,7 +15,7 @@ from kiim.config import Agency, Role
 from kiim.ingest import ParsedExtract
 from kiim.link_encode import (
     first_words,
-    fold_transliteration,
+    phonetic_codes,
     keyed_key,
     null_where_equal,
     sorted_day_month,
@@ -26,7 +26,6 @@ from kiim.schema import CLK_COLUMN, pseudonymised_schema
 from pseudonymization import (
     Scrubber,
     clk_encode,
-    cologne_codes,
     combine,
     derive_key,
     keyed_hash,
@@ -64,20 +63,18 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
     family = normalize_names(_col(table, "family_name"))
     given = normalize_names(_col(table, "given_names"))
     birth_name = null_where_equal(normalize_names(_col(table, "birth_name")), family)
-    fam1, giv1, birth1 = first_words(family), first_words(given), first_words(birth_name)
+    giv1 = first_words(given)
     birth_date = (
         table.column("birth_date").combine_chunks() if "birth_date" in table.column_names else None
     )
     dob_iso = (
-        pc.strftime(birth_date, format="%Y-%m-%d")
+        pc.cast(birth_date, pa.string())  # ISO 8601 (YYYY-MM-DD), much faster than strftime
         if birth_date is not None
         else pa.nulls(table.num_rows, pa.string())
     )
     birth_year = pc.utf8_slice_codeunits(dob_iso, 0, 4)
     dob_sorted = sorted_day_month(dob_iso)
-    c_fam, c_giv, c_birth = (
-        cologne_codes(fold_transliteration(name)) for name in (fam1, giv1, birth1)
-    )
+    c_fam, c_giv, c_birth = (phonetic_codes(name) for name in (family, given, birth_name))
     k_name = space_key(keys.person, "name_dob")
     k_phon = space_key(keys.person, "phonetic")
     k_dob = space_key(keys.person, "dob_name")
@@ -89,13 +86,13 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
     out = {
         "lk_name_dob": keyed_key(combine(family, giv1, dob_iso), k_name),
         "lk_birth_name_dob": keyed_key(combine(birth_name, giv1, dob_iso), k_name),
-        "lk_phonetic": keyed_key(combine(c_fam, c_giv, birth_year), k_phon),
-        "lk_phonetic_swapped": keyed_key(combine(c_giv, c_fam, birth_year), k_phon),
+        "lk_phonetic": keyed_key(combine(c_fam, c_giv, birth_year), k_phon, dedup=True),
+        "lk_phonetic_swapped": keyed_key(combine(c_giv, c_fam, birth_year), k_phon, dedup=True),
         "lk_birth_phonetic": keyed_key(combine(c_birth, c_giv, birth_year), k_phon),
         "lk_dob_family": keyed_key(combine(dob_sorted, c_fam), k_dob),
         "lk_dob_given": keyed_key(combine(dob_sorted, c_giv), k_dob),
         "lk_dob_birth": keyed_key(combine(dob_sorted, c_birth), k_dob),
-        "lk_names": keyed_key(combine(code_low, code_high), k_names),
+        "lk_names": keyed_key(combine(code_low, code_high), k_names, dedup=True),
         "lk_azr": keyed_hash(azr_digits, keys.azr),
     }
     # salted with the birth year (hardening, pseudonymization/README.md); the birth name is

@@ -10,6 +10,7 @@ for _k, _v in {
     "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
     "TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS": "",
     "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
+    "OPENBLAS_NUM_THREADS": "1",
 }.items():
     os.environ.setdefault(_k, _v)
 

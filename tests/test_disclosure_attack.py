@@ -15,7 +15,6 @@ value, the shared denominator of a distribution as equality constraints between 
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -63,25 +62,32 @@ def long_layout(
     `shared`: a distribution, every category has the whole cell as denominator."""
     facts = people.assign(numerator=numerator.astype(int), category=category, denominator=1)
     categories = sorted(set(category.dropna()))
-    rows = []
-    scopes = [(g, facts[facts["ags"] == g]) for g in GEMEINDEN] + [(DISTRICT, facts)]
-    values = [("insgesamt", "insgesamt", None)] + [
-        (dim, value, column)
-        for dim, column in DIMENSIONS.items()
-        for value in (SEXES if column == "sex" else AGE_BANDS)
+    unpivoted = pd.concat(
+        [facts.assign(dimension="insgesamt", dimension_value="insgesamt")]
+        + [facts.assign(dimension=d, dimension_value=facts[c]) for d, c in DIMENSIONS.items()]
+    )
+    scoped = pd.concat([unpivoted, unpivoted.assign(ags=DISTRICT)])
+    cell = ["ags", "dimension", "dimension_value"]
+    values = [("insgesamt", "insgesamt")] + [
+        (d, v) for d, c in DIMENSIONS.items() for v in (SEXES if c == "sex" else AGE_BANDS)
     ]
-    for (ags, scope), (dim, value, column), cat in itertools.product(scopes, values, categories):
-        cell = scope if column is None else scope[scope[column] == value]
-        num = int(cell.loc[cell["category"] == cat, "numerator"].sum())
-        if shared:
-            den = int(cell["denominator"].sum())
-        else:
-            den = int(cell.loc[cell["category"] == cat, "denominator"].sum())
-        rate = round(100.0 * num / den, 1) if den else None
-        rows.append((PERIOD, ags, f"G{ags}", dim, value, cat, num, den, rate, True))
-    return pd.DataFrame(
-        rows,
-        columns=[
+    grid = pd.DataFrame(
+        [(g, d, v, cat) for g in [*GEMEINDEN, DISTRICT] for d, v in values for cat in categories],
+        columns=[*cell, "category"],
+    )
+    num = scoped.groupby([*cell, "category"])["numerator"].sum().rename("numerator")
+    den_keys = cell if shared else [*cell, "category"]
+    den = scoped.groupby(den_keys)["denominator"].sum().rename("denominator")
+    out = grid.join(num, on=[*cell, "category"]).join(den, on=den_keys).fillna(0)
+    out[["numerator", "denominator"]] = out[["numerator", "denominator"]].astype(int)
+    out["rate"] = (
+        100.0 * out["numerator"] / out["denominator"].where(out["denominator"] > 0)
+    ).round(1)
+    out["period"] = PERIOD
+    out["gemeinde"] = "G" + out["ags"]
+    out["source_complete"] = True
+    return out[
+        [
             "period",
             "ags",
             "gemeinde",
@@ -92,8 +98,8 @@ def long_layout(
             "denominator",
             "rate",
             "source_complete",
-        ],
-    )
+        ]
+    ]
 
 
 def marts(seed: int) -> dict[str, pd.DataFrame]:

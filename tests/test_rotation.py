@@ -13,7 +13,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
+from datetime import date
 from typing import Any
 
 import duckdb
@@ -46,7 +46,8 @@ class Rotated:
     key_b: bytes
     before: dict[tuple[str, str], str]  # (agency, record key under A) -> person key in M
     report: RotationReport
-    failed_summary: dict[str, Any] | None = None
+    dry: RotationReport
+    untouched_by_dry_run: bool
 
 
 def _accept(run: dict[str, Any], agency: Agency) -> dict[str, Any]:
@@ -129,6 +130,12 @@ def rotated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rotated]:
             )
         _process(M)
         before = _assignments(ws, M)
+        files = [*sorted(ws.pseudonymised.rglob("*.parquet")), ws.warehouse_db]
+        stamp = {f: f.read_bytes() for f in files}
+        dry = rotate_key(ws, key_a.encode(), key_b.encode(), BRIDGE, dry_run=True)
+        untouched = stamp == {f: f.read_bytes() for f in files} and not key_log_path(ws).read_text(
+            encoding="utf-8"
+        ).count('"retired"')
         report = rotate_key(ws, key_a.encode(), key_b.encode(), BRIDGE)
         os.environ["KIIM_SECRET_KEY"] = key_b
         done = _process(BRIDGE)
@@ -136,7 +143,7 @@ def rotated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rotated]:
         run = pipeline.start_run(BRIDGE, "test:failed", AGENCIES)
         with pytest.raises(pipeline.RunError):
             pipeline.finish_from_airflow(run, done["results"], None, None, None)
-        yield Rotated(ws, key_a.encode(), key_b.encode(), before, report)
+        yield Rotated(ws, key_a.encode(), key_b.encode(), before, report, dry, untouched)
     finally:
         os.environ.clear()
         os.environ.update(saved)
@@ -211,8 +218,7 @@ def test_key_history_register_and_refusals(rotated: Rotated) -> None:
     history = {k.key_id: k for k in read_key_history(key_log_path(ws))}
     assert history[a].retired_at is not None and history[a].successor == b
     assert history[a].activated_at is not None  # taken from month M's run
-    assert history[a].keep_sealed_until is not None
-    assert history[a].keep_sealed_until.isoformat() == "2031-10-01"  # M + 60 months + 1
+    assert history[a].keep_sealed_until == date(2031, 10, 1)  # last month under A + 60 + 1
     assert history[b].predecessor == a and history[b].retired_at is None
     assert [x.bridge_period for x in read_bridges(key_log_path(ws))] == [BRIDGE]
 
@@ -258,11 +264,13 @@ def test_failed_run_is_in_the_run_log_and_register(rotated: Rotated) -> None:
     assert "fehlgeschlagen" in page
 
 
-def test_dry_run_changes_nothing(tmp_path: Path, rotated: Rotated) -> None:
+def test_dry_run_counts_and_changes_nothing(rotated: Rotated) -> None:
+    assert rotated.untouched_by_dry_run
+    dry, real = rotated.dry.to_dict(), rotated.report.to_dict()
+    assert dry.pop("dry_run") and not real.pop("dry_run")
+    assert dry == real
     ws = rotated.ws
     before = key_log_path(ws).read_bytes()
-    stamp = {f: f.stat().st_mtime_ns for f in ws.pseudonymised.rglob("*.parquet")}
-    with pytest.raises(RotationError):  # the bridge month is processed: refused before writing
+    with pytest.raises(RotationError):  # the bridge month is processed now: refused
         rotate_key(ws, rotated.key_a, rotated.key_b, BRIDGE, dry_run=True)
     assert key_log_path(ws).read_bytes() == before
-    assert stamp == {f: f.stat().st_mtime_ns for f in ws.pseudonymised.rglob("*.parquet")}
