@@ -37,7 +37,7 @@ from kiim.config import Agency, Role, load_agencies
 from kiim.fmt import de_int, de_num
 from kiim.ingest import ParsedExtract
 from kiim.link import link_period
-from kiim.linkage_eval import evaluate_linkage, score_assignment
+from kiim.linkage_eval import evaluate_linkage, record_keys, score_assignment
 from kiim.pseudonymise import PurposeKeys, link_encodings, pseudonymise_extract
 from kiim.workspace import REPO_ROOT
 
@@ -58,7 +58,9 @@ def store_pseudonymised(con: duckdb.DuckDBPyConnection, agency: str, table: pa.T
     con.execute("create schema if not exists pseudo")
     con.register("_incoming", table)
     try:
-        con.execute(f"create table if not exists pseudo.{agency} as select * from _incoming limit 0")
+        con.execute(
+            f"create table if not exists pseudo.{agency} as select * from _incoming limit 0"
+        )
         periods = sorted(set(table.column("period").to_pylist()))
         for p in periods:
             con.execute(f"delete from pseudo.{agency} where period = ?", [p])
@@ -176,8 +178,6 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
             [period],
         ).df()
         con.close()
-    from kiim.linkage_eval import record_keys
-
     truth_rows = []
     for agency, df in zip(agencies, (df_a, df_b), strict=True):
         ids = df.index.astype(str)
@@ -199,7 +199,8 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
     scores = score_assignment(merged, merged["person_key"])
     result = {
         "dataset": "febrl4",
-        "fields": "Vorname, Familienname, Geburtsdatum" + (", Postleitzahl als Gemeinde" if location else ""),
+        "fields": "Vorname, Familienname, Geburtsdatum"
+        + (", Postleitzahl als Gemeinde" if location else ""),
         "records": rows,
         "true_links": len(links),
         **{k: scores[k] for k in ("precision", "recall", "f1", "false_merges", "missed_links")},
@@ -216,47 +217,127 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
 # --------------------------------------------------------------------------------- synthetic
 
 
+def _previous_period(period: str) -> str:
+    year, month = int(period[:4]), int(period[5:7])
+    return f"{year - 1}-12" if month == 1 else f"{year}-{month - 1:02d}"
+
+
+def key_stability(
+    warehouse_db: Path, truth_dir: Path, before: str, after: str, key: bytes
+) -> dict[str, int | float]:
+    """Persons present in both months: how many kept their (main) person key."""
+    con = duckdb.connect(str(warehouse_db), read_only=True)
+    try:
+        main = []
+        for period in (before, after):
+            truth = pd.read_parquet(Path(truth_dir) / period / "records.parquet")
+            truth["record_key"] = record_keys(
+                truth["agency"].astype(object), truth["record_id"].astype(object), key
+            ).to_pylist()
+            linked = con.execute(
+                "select agency, record_key, person_key from linkage.record_person where period = ?",
+                [period],
+            ).df()
+            merged = truth.merge(linked, on=["agency", "record_key"])
+            main.append(
+                merged.groupby("person_id")["person_key"].agg(lambda s: s.value_counts().index[0])
+            )
+    finally:
+        con.close()
+    stayed = main[0].index.intersection(main[1].index)
+    kept = int((main[0][stayed] == main[1][stayed]).sum())
+    return {
+        "persons_in_both_months": len(stayed),
+        "kept_key": kept,
+        "share_kept": kept / len(stayed) if len(stayed) else 1.0,
+        "arrived": len(main[1].index.difference(main[0].index)),
+        "departed": len(main[0].index.difference(main[1].index)),
+    }
+
+
+def _one_core() -> set[int] | None:
+    """Pin this process to one core (encoding rates are per core); returns the old set."""
+    if not hasattr(os, "sched_setaffinity"):
+        return None
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(old)})
+    return old
+
+
 def bench_synthetic(
     persons: int = 20_000,
     output_dir: Path | None = None,
     *,
     period: str = "2026-10",
+    months: int = 1,
     seed: int = 20261,
     threads: int | None = 2,
 ) -> dict[str, Any]:
-    """A generated month with the realistic error model through pseudonymise -> link."""
+    """Generated months with the realistic error model through pseudonymise -> link.
+
+    With `months` > 1 the months before `period` are linked first, so the last month is
+    linked against a filled person-key registry; the result then also reports how many
+    persons present in the last two months kept their key.
+    """
     from kiim.generate import generate
     from kiim.ingest import find_extract, read_extract
 
     agencies = load_agencies(REPO_ROOT / "config")
+    periods = [period]
+    for _ in range(months - 1):
+        periods.insert(0, _previous_period(periods[0]))
     with tempfile.TemporaryDirectory(prefix="kiim_linkbench_") as tmp:
         root = Path(tmp)
-        t0 = time.perf_counter()
-        generate(period, persons, root / "inbox", root / "truth", seed=seed)
-        generate_seconds = time.perf_counter() - t0
-        con = duckdb.connect(str(root / "warehouse.duckdb"))
+        db = root / "warehouse.duckdb"
+        con = duckdb.connect(str(db))
         if threads:
             con.execute(f"set threads = {int(threads)}")
-        encode_seconds = 0.0
-        rows = 0
-        for agency in agencies:
-            path = find_extract(agency, root / "inbox", period)
-            if path is None:
-                continue
-            parsed = read_extract(agency, path)
-            table, seconds = pseudonymise_parsed(parsed, period, BENCH_KEY)
-            encode_seconds += seconds
-            rows += table.num_rows
-            store_pseudonymised(con, agency.agency, table)
-        t0 = time.perf_counter()
-        stats = link_period(con, period, agencies)
-        link_seconds = time.perf_counter() - t0
+        per_month: list[dict[str, Any]] = []
+        for p in periods:
+            t0 = time.perf_counter()
+            generate(p, persons, root / "inbox" / p, root / "truth", seed=seed)
+            generate_seconds = time.perf_counter() - t0
+            encode_seconds = 0.0
+            rows = 0
+            for agency in agencies:
+                path = find_extract(agency, root / "inbox" / p, p)
+                if path is None:
+                    continue
+                parsed = read_extract(agency, path)
+                old = _one_core()
+                try:
+                    table, seconds = pseudonymise_parsed(parsed, p, BENCH_KEY)
+                finally:
+                    if old is not None:
+                        os.sched_setaffinity(0, old)
+                encode_seconds += seconds
+                rows += table.num_rows
+                store_pseudonymised(con, agency.agency, table)
+            t0 = time.perf_counter()
+            stats = link_period(con, p, agencies)
+            per_month.append(
+                {
+                    "period": p,
+                    "records": rows,
+                    "generate_seconds": generate_seconds,
+                    "encode_seconds": encode_seconds,
+                    "link_seconds": time.perf_counter() - t0,
+                    "linkage": stats.to_dict(),
+                }
+            )
         con.close()
-        scores = evaluate_linkage(root / "warehouse.duckdb", root / "truth", period, BENCH_KEY)
+        scores = evaluate_linkage(db, root / "truth", period, BENCH_KEY)
+        stability = (
+            key_stability(db, root / "truth", periods[-2], period, BENCH_KEY)
+            if len(periods) > 1
+            else None
+        )
+    last = per_month[-1]
     result = {
         "dataset": f"synthetisch ({de_int(persons)} Personen, realistisches Fehlermodell)",
         "persons": persons,
-        "records": rows,
+        "period": period,
+        "records": last["records"],
         **{
             k: scores[k]
             for k in (
@@ -270,11 +351,14 @@ def bench_synthetic(
                 "recall_by_error_type",
             )
         },
-        "generate_seconds": generate_seconds,
-        "encode_seconds": encode_seconds,
-        "encode_records_per_s": rows / encode_seconds if encode_seconds else None,
-        "link_seconds": link_seconds,
-        "linkage": stats.to_dict(),
+        "encode_seconds": last["encode_seconds"],
+        "encode_records_per_s": int(last["records"]) / float(last["encode_seconds"])
+        if last["encode_seconds"]
+        else None,
+        "link_seconds": last["link_seconds"],
+        "linkage": last["linkage"],
+        "key_stability": stability,
+        "months": per_month,
     }
     if output_dir is not None:
         _write(output_dir, f"synthetic_{persons}", result)
@@ -305,6 +389,14 @@ def render_markdown(result: dict[str, Any]) -> str:
         f"| Verknüpfung (s) | {de_num(result['link_seconds'], 2)} |",
         f"| Kandidatenpaare | {de_int(result['linkage']['candidate_pairs'])} |",
     ]
+    stability = result.get("key_stability")
+    if stability:
+        lines.append(
+            f"| Personen in beiden letzten Monaten mit gleichem Schlüssel | "
+            f"{de_int(int(stability['kept_key']))} von "
+            f"{de_int(int(stability['persons_in_both_months']))} "
+            f"({_pct(float(stability['share_kept']))}) |"
+        )
     by_type = result.get("recall_by_error_type")
     if by_type:
         lines += ["", "| Fehlerart | Datensätze | Recall |", "|---|---|---|"]
@@ -326,11 +418,11 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual ben
     args = sys.argv[1:] if argv is None else argv
     out = Path(args[0]) if args else None
     persons = int(args[1]) if len(args) > 1 else 20_000
-    os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
+    months = int(args[2]) if len(args) > 2 else 2
     for result in (
         bench_febrl4(out),
         bench_febrl4(out, location=True),
-        bench_synthetic(persons, out),
+        bench_synthetic(persons, out, months=months),
     ):
         print(render_markdown(result))
     return 0

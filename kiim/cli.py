@@ -337,7 +337,8 @@ app.command("rotate-key")(rotation_cli)
 def eval_linkage(
     period: Period,
     truth: Annotated[
-        Path | None, typer.Option(help="Ordner der Grundwahrheit (Standard: <KIIM_HOME>/groundtruth)")
+        Path | None,
+        typer.Option(help="Ordner der Grundwahrheit (Standard: <KIIM_HOME>/groundtruth)"),
     ] = None,
 ) -> None:
     """Verknüpfungsgüte eines Monats gegen die Grundwahrheit (nur synthetische Daten)."""

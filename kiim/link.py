@@ -30,6 +30,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from kiim.config import Agency
 from kiim.link_encode import SPACES, keyed_key
@@ -115,7 +116,9 @@ def _select_agency(con: duckdb.DuckDBPyConnection, agency: str, index: int) -> s
         f"coalesce({col('birth_year', 'integer')}, 0) as birth_year",
         f"coalesce({col('birth_month', 'integer')}, 0) as birth_month",
     ]
-    return f"select {', '.join(parts)} from pseudo.{agency} where period = $period"
+    source = f"pseudo.{agency}" if cols else "(select null::varchar as record_key) as none"
+    where = "period = $period" if cols else "false"
+    return f"select {', '.join(parts)} from {source} where {where}"
 
 
 def _clk_matrix(values: pa.ChunkedArray | pa.Array, n: int) -> np.ndarray:
@@ -126,7 +129,7 @@ def _clk_matrix(values: pa.ChunkedArray | pa.Array, n: int) -> np.ndarray:
         return out
     width = CLK_WORDS * 8
     arr = arr.cast(pa.binary())
-    lengths = pa.compute.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
+    lengths = pc.binary_length(arr).fill_null(0).to_numpy(zero_copy_only=False)
     ok = lengths == width
     if ok.all() and arr.offset == 0:
         offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32, count=n + 1)
@@ -136,8 +139,8 @@ def _clk_matrix(values: pa.ChunkedArray | pa.Array, n: int) -> np.ndarray:
     rows = np.flatnonzero(ok)
     if len(rows):
         chosen = arr.take(pa.array(rows))
-        data = b"".join(chosen.to_pylist())
-        out[rows] = np.frombuffer(data, dtype="<u8").reshape(len(rows), CLK_WORDS)
+        packed = b"".join(chosen.to_pylist())
+        out[rows] = np.frombuffer(packed, dtype="<u8").reshape(len(rows), CLK_WORDS)
     return out
 
 
@@ -150,7 +153,15 @@ def load_link_input(
     in its latest earlier month, NULL for a new record).
     """
     names = [a if isinstance(a, str) else a.agency for a in agencies]
-    selects = [_select_agency(con, name, i) for i, name in enumerate(names)]
+    present = {
+        r[0]
+        for r in con.execute(
+            "select table_name from information_schema.tables where table_schema = 'pseudo'"
+        ).fetchall()
+    }
+    selects = [_select_agency(con, name, i) for i, name in enumerate(names) if name in present]
+    if not selects:  # nothing delivered yet: an empty selection of the right shape
+        selects = [_select_agency(con, "_none_", 0)]
     query = f"""
         with r as ({" union all ".join(selects)}),
         prior as (
@@ -363,7 +374,16 @@ def _store(
     con.executemany(
         "insert into linkage.score_model values (?, ?, ?, ?, ?, ?, ?, ?)",
         [
-            [period, r["field"], r["level"], r["m"], r["u"], r["weight"], model.prior, model.iterations]
+            [
+                period,
+                r["field"],
+                r["level"],
+                r["m"],
+                r["u"],
+                r["weight"],
+                model.prior,
+                model.iterations,
+            ]
             for r in model.table()
         ],
     )

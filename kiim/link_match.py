@@ -458,9 +458,7 @@ class Clustering:
     linked_pairs: int  # pairs that merged two clusters
 
 
-def cluster(
-    agency: np.ndarray, i: np.ndarray, j: np.ndarray, weights: np.ndarray
-) -> Clustering:
+def cluster(agency: np.ndarray, i: np.ndarray, j: np.ndarray, weights: np.ndarray) -> Clustering:
     """Merge accepted pairs strongest first, never two records of one agency into a person.
 
     Components without any agency repeated are final as they are (most of them); only the

@@ -15,9 +15,9 @@ from kiim.config import Agency, Role
 from kiim.ingest import ParsedExtract
 from kiim.link_encode import (
     first_words,
-    phonetic_codes,
     keyed_key,
     null_where_equal,
+    phonetic_codes,
     sorted_day_month,
     sorted_pair,
     space_key,

@@ -123,7 +123,12 @@ def publish(
         if not marts:
             raise PublishError(f"no tables in schema '{MART_SCHEMA}' of the warehouse")
         for mart in marts:
-            df = src.execute(f'select * from {MART_SCHEMA}."{mart}"').df()
+            # a fixed row order makes the choice of secondary cells, and so the published file,
+            # the same on every re-run of a month
+            df = src.execute(
+                f'select * from {MART_SCHEMA}."{mart}" '
+                "order by period, ags, dimension, dimension_value, category"
+            ).df()
             protected, stats = apply_disclosure_control(df, k=k, district_ags=district_ags)
             total.add(stats)
             dst.register("_protected", protected)

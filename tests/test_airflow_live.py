@@ -19,9 +19,9 @@ import subprocess
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -154,9 +154,7 @@ def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]
         password_file = home / "simple_auth_manager_passwords.json.generated"
         _wait("waiting for the admin password", password_file.exists, 60, proc)
         password = json.loads(password_file.read_text())["admin"]
-        status, body = api.call(
-            "POST", "/auth/token", {"username": "admin", "password": password}
-        )
+        status, body = api.call("POST", "/auth/token", {"username": "admin", "password": password})
         assert status == 201, body
         api.token = body["access_token"]
         _wait(

@@ -38,3 +38,13 @@ def test_period_param_rejects_malformed_values(dag) -> None:  # type: ignore[no-
     for bad in ("2026-13", "10-2026", "2026-1", ""):
         with pytest.raises(ParamValidationError):
             param.resolve(value=bad)
+
+
+def test_trigger_form_defaults_and_schedule(dag) -> None:  # type: ignore[no-untyped-def]
+    """Empty period = previous month (resolved in start_run); allow_partial on by default."""
+    assert dag.params.get_param("period").resolve(value=None) is None
+    assert dag.params.get_param("allow_partial").resolve() is True
+    assert {"wait_for_extracts", "check_deliveries"} <= set(dag.task_ids)
+    assert dag.on_failure_callback is not None
+    assert dag.get_task("build_marts").retries == dag.get_task("link_persons").retries
+    assert dag.get_task("build_marts").retry_exponential_backoff == 2.0

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from kiim.link import _edges_from_keys, connected_components
+from kiim.link import connected_components
+from kiim.link_match import LinkInput, candidate_pairs
 
 
 def test_connected_components_chain_and_singletons() -> None:
@@ -10,12 +11,24 @@ def test_connected_components_chain_and_singletons() -> None:
     assert labels.tolist() == [0, 0, 0, 3, 4, 4, 6]
 
 
-def test_edges_from_shared_keys() -> None:
-    import pyarrow as pa
-
-    t = pa.table(
-        {"lk_name_dob": ["a", "b", "a", None, "b"], "lk_azr": [None, "z", None, "z", None]}
+def test_shared_keys_propose_pairs_across_agencies() -> None:
+    n = 5
+    zeros = np.zeros(n, dtype=np.int64)
+    data = LinkInput(
+        agency=np.array([0, 1, 2, 3, 4]),
+        keys={
+            "name_dob": np.array([[7, 0], [0, 0], [0, 7], [0, 0], [0, 0]]),
+            "azr": np.array([[0], [9], [0], [9], [0]]),
+        },
+        clk=np.zeros((n, 16), dtype=np.uint64),
+        sex=zeros,
+        nationality=zeros,
+        ags=zeros,
+        birth_year=zeros,
+        birth_month=zeros,
+        prior=zeros,
     )
-    a, b = _edges_from_keys(t)
-    labels = connected_components(5, a, b)
-    assert labels.tolist() == [0, 1, 0, 1, 1]
+    pairs = candidate_pairs(data)
+    assert list(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True)) == [(0, 2), (1, 3)]
+    labels = connected_components(n, pairs.i, pairs.j)
+    assert labels.tolist() == [0, 1, 0, 1, 4]

@@ -106,9 +106,7 @@ def test_data_errors_fail_fast_transient_errors_retry() -> None:
         assert not orc.is_data_error(exc), type(exc)
 
 
-def test_fault_point_only_fires_when_named(
-    ws: Workspace, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_fault_point_only_fires_when_named(ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
     orc.fault_point("during_publish")  # not set: nothing happens
     target = ws.published_db.with_name("kiim.duckdb.tmp")
     monkeypatch.setenv("KIIM_FAULT", "during_publish")
@@ -128,7 +126,9 @@ def test_failure_callback_writes_the_run_log_once(ws: Workspace) -> None:
     )
     assert written and written["status"] == "failed"
     runs = read_runs(ws.run_log)
-    assert [(r.run_id, r.status.value, r.key_id) for r in runs] == [("2026-10_test", "failed", "k1")]
+    assert [(r.run_id, r.status.value, r.key_id) for r in runs] == [
+        ("2026-10_test", "failed", "k1")
+    ]
     # a second callback (or finish_run having logged already) adds nothing
     assert orc.record_failed_run("manual__2026-11-21T10:00:00+00:00", "2026-10", "x", "y") is None
     # a run that never started is logged from the callback's own knowledge

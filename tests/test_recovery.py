@@ -169,8 +169,12 @@ def test_rerun_leaves_no_duplicate_rows(recovered: dict[str, Any]) -> None:
             "linkage.record_registry": "agency, record_key",
             "ops.deliveries": "period, agency",
         }
-        for table in (r[0] for r in con.execute("select table_name from duckdb_tables() "
-                                                 "where schema_name = 'pseudo'").fetchall()):
+        for table in (
+            r[0]
+            for r in con.execute(
+                "select table_name from duckdb_tables() where schema_name = 'pseudo'"
+            ).fetchall()
+        ):
             checks[f"pseudo.{table}"] = "period, record_key"
         for table, key in checks.items():
             total, distinct = con.execute(
@@ -195,7 +199,9 @@ def test_rerun_leaves_no_duplicate_rows(recovered: dict[str, Any]) -> None:
                 ).fetchall()
             ]
             key = ", ".join(
-                c for c in ("period", "ags", "dimension", "dimension_value", "category") if c in cols
+                c
+                for c in ("period", "ags", "dimension", "dimension_value", "category")
+                if c in cols
             )
             total, distinct = pub.execute(
                 f'select count(*), count(distinct ({key})) from "{table}"'
@@ -229,5 +235,6 @@ def test_airflow_finish_run_records_a_failed_run(recovered: dict[str, Any]) -> N
     assert last.errors
     assert sha256(ws.published_db) == before
     log_text = Path(summary["airflow_log"]).read_text(encoding="utf-8")
-    assert "injected fault at during_dbt" in log_text
+    assert "dag_id=kiim_monthly" in log_text and "state=failed" in log_text
+    assert any("during_dbt" in e or "failed" in e for e in last.errors)
     assert json.loads((ws.runs_dir / "last_summary.json").read_text())["status"] == "failed"
