@@ -36,7 +36,8 @@ import pyarrow as pa
 from kiim.config import Agency, Role, load_agencies
 from kiim.fmt import de_int, de_num
 from kiim.ingest import ParsedExtract
-from kiim.link import link_period
+from kiim.link import link_period, load_link_input
+from kiim.link_match import compare, link_records, plausible
 from kiim.linkage_eval import evaluate_linkage, record_keys, score_assignment
 from kiim.pseudonymise import PurposeKeys, link_encodings, pseudonymise_extract
 from kiim.workspace import REPO_ROOT
@@ -177,6 +178,8 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
             "select agency, record_key, person_key from linkage.record_person where period = ?",
             [period],
         ).df()
+        # the same input again, to see where the true pairs are lost (keys or rules)
+        records, data = load_link_input(con, period, agencies)
         con.close()
     truth_rows = []
     for agency, df in zip(agencies, (df_a, df_b), strict=True):
@@ -197,8 +200,25 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
     ).to_pylist()
     merged = truth.merge(assigned, on=["agency", "record_key"])
     scores = score_assignment(merged, merged["person_key"])
+    person = {
+        (a, k): p
+        for a, k, p in zip(truth["agency"], truth["record_key"], truth["person_id"], strict=True)
+    }
+    pid = np.array(
+        [
+            person[(a, k)]
+            for a, k in zip(
+                records.column("agency").to_pylist(),
+                records.column("record_key").to_pylist(),
+                strict=True,
+            )
+        ]
+    )
+    linked = link_records(data)
+    true = pid[linked.pairs.i] == pid[linked.pairs.j]
+    levels, _ = compare(data, linked.pairs)
     result = {
-        "dataset": "febrl4",
+        "dataset": "febrl4" + (" mit Postleitzahl" if location else ""),
         "fields": "Vorname, Familienname, Geburtsdatum"
         + (", Postleitzahl als Gemeinde" if location else ""),
         "records": rows,
@@ -208,6 +228,8 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
         "encode_records_per_s": rows / encode_seconds if encode_seconds else None,
         "link_seconds": link_seconds,
         "linkage": stats.to_dict(),
+        "true_pairs_proposed_by_keys": int(true.sum()),
+        "true_pairs_rejected_by_rules": int((true & ~plausible(levels)).sum()),
     }
     if output_dir is not None:
         _write(output_dir, f"febrl4{'_location' if location else ''}", result)

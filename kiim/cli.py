@@ -238,6 +238,7 @@ def demo(
     t0 = time.time()
     generate(period=period, persons=persons, out=None, truth=None, seed=20261)
     run(period=period, inbox=None, agency=None)
+    report_cli(period=period, out=None)
     typer.echo(f"Demo fertig in {time.time() - t0:.0f} s. Abfragen: uv run kiim sql")
 
 

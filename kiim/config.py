@@ -86,7 +86,8 @@ class Column(Strict):
                 return "verschlüsselter Schlüssel (HMAC-SHA256), Klarwert gelöscht"
             if self.field in {"family_name", "given_names", "birth_name", "azr_number"}:
                 return (
-                    "nur für Verknüpfungsschlüssel (HMAC, Bloom-Filter) genutzt, Klarwert gelöscht"
+                    "nur für Verknüpfungsschlüssel genutzt (schlüsselabhängige Hashwerte "
+                    "HMAC-SHA256 bzw. SipHash-2-4, gehärteter Bloom-Filter), Klarwert gelöscht"
                 )
             return "gelöscht"
         if self.role is Role.quasi_identifier:

@@ -220,7 +220,7 @@ def _new_keys(seeds: list[str], taken: set[str]) -> list[str]:
         key, counter = "P" + h, 0
         while key in taken:
             counter += 1
-            key = "P" + hashlib.sha256(f"{seed}|{counter}".encode()).hexdigest()[:20]
+            key = "P" + hashlib.sha256(f"{seed}|{counter}".encode()).hexdigest()[:16]
         taken.add(key)
         out.append(key)
     return out
@@ -381,7 +381,7 @@ def _store(
                 r["m"],
                 r["u"],
                 r["weight"],
-                model.prior,
+                model.match_share,
                 model.iterations,
             ]
             for r in model.table()
@@ -422,7 +422,7 @@ def link_period(con: duckdb.DuckDBPyConnection, period: str, agencies: list[Agen
         refused_merges=result.clustering.refused,
         skipped_blocks=result.pairs.skipped_blocks,
         em_iterations=result.model.iterations,
-        match_share=round(float(result.model.prior), 6),
+        match_share=round(float(result.model.match_share), 6),
     )
     log.info(
         "[kiim] Verknüpfung %s: %d Datensätze -> %d Personen (%d neu, %d stellenübergreifend, "

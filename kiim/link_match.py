@@ -11,9 +11,10 @@ Bloom filters (CLK) and generalised attributes. docs/linkage.md explains the cho
    agency are dropped (one record per person in an extract).
 2. **Comparison** (`compare`): Dice coefficient of the CLKs plus agreement levels of the
    shared keys, birth year/month, sex, nationality, Gemeinde and AZR key.
-3. **Score** (`ScoreModel`): Fellegi–Sunter match weights, m- and u-probabilities estimated
-   by EM on the month's candidate pairs, shrunk towards documented defaults (a small month
-   cannot produce wild estimates).
+3. **Score** (`ScoreModel`, `decide`): Fellegi–Sunter match weights, m- and u-probabilities
+   estimated by EM on the month's candidate pairs, shrunk towards documented defaults (a small
+   month cannot produce wild estimates); hard plausibility rules (`plausible`: father and son,
+   twins) and a lower bar for pairs linked last month (hysteresis).
 4. **Clustering** (`cluster`): accepted pairs are merged strongest first; a merge that would
    put two records of the same agency into one person is refused (this is both the 1:1
    assignment per agency pair and the guard against chaining distinct people).
@@ -21,7 +22,6 @@ Bloom filters (CLK) and generalised attributes. docs/linkage.md explains the cho
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -328,7 +328,7 @@ def _patterns(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 class ScoreModel:
     """Fellegi–Sunter model: per field and level, m = P(level | match), u = P(level | non-match).
 
-    `fit` estimates m, u and the share of matches among the candidate pairs (`prior`) by EM
+    `fit` estimates m, u and the share of matches among the candidate pairs (`match_share`) by EM
     (Winkler 1988) on the distinct comparison patterns. Each estimate is a posterior mean
     with a Dirichlet prior of `strength` pseudo-pairs centred on the defaults, so a month
     with few pairs (or a field that is rarely comparable) stays near the defaults, while a
@@ -337,13 +337,13 @@ class ScoreModel:
 
     m: list[np.ndarray] = field(default_factory=lambda: [np.array(f.m) for f in FIELDS])
     u: list[np.ndarray] = field(default_factory=lambda: [np.array(f.u) for f in FIELDS])
-    prior: float = 0.5
+    match_share: float = 0.5
     iterations: int = 0
     strength: float = 200.0
 
     def weights(self, levels: np.ndarray) -> np.ndarray:
         """Match weight (log2 odds of a match given the comparison) per row of `levels`."""
-        w = np.full(len(levels), np.log2(self.prior / (1.0 - self.prior)))
+        w = np.full(len(levels), np.log2(self.match_share / (1.0 - self.match_share)))
         for k in range(len(FIELDS)):
             table = np.log2(self.m[k] / self.u[k])
             lv = levels[:, k]
@@ -370,13 +370,13 @@ class ScoreModel:
                 new_m.append((sm + a * defaults_m[k]) / (sm.sum() + a))
                 new_u.append((su + a * defaults_u[k]) / (su.sum() + a))
             total = counts.sum()
-            new_prior = float((cm.sum() + self.strength * 0.5) / (total + self.strength))
+            new_share = float((cm.sum() + self.strength * 0.5) / (total + self.strength))
             change = max(
-                abs(new_prior - self.prior),
+                abs(new_share - self.match_share),
                 *(float(np.abs(x - y).max()) for x, y in zip(new_m, self.m, strict=True)),
                 *(float(np.abs(x - y).max()) for x, y in zip(new_u, self.u, strict=True)),
             )
-            self.m, self.u, self.prior, self.iterations = new_m, new_u, new_prior, it
+            self.m, self.u, self.match_share, self.iterations = new_m, new_u, new_share, it
             if change < tol:
                 break
         return self
@@ -455,7 +455,7 @@ def connected_components(n: int, edges_a: np.ndarray, edges_b: np.ndarray) -> np
 class Clustering:
     labels: np.ndarray  # per record: smallest record index of its person
     refused: int  # accepted pairs not merged because agencies would repeat
-    linked_pairs: int  # pairs that merged two clusters
+    merges: int  # accepted pairs that joined two clusters
 
 
 def cluster(agency: np.ndarray, i: np.ndarray, j: np.ndarray, weights: np.ndarray) -> Clustering:
@@ -476,7 +476,8 @@ def cluster(agency: np.ndarray, i: np.ndarray, j: np.ndarray, weights: np.ndarra
     comp_agencies = np.bincount(per_agency, minlength=n)
     bad = comp_records != comp_agencies  # a component where an agency occurs twice
     refused = 0
-    linked = int(np.count_nonzero(~bad[labels[i]]))
+    clean = ~bad & (comp_records > 1)
+    linked = int((comp_records[clean] - 1).sum())  # merges: a component of k records took k-1
     edge_bad = bad[labels[i]]
     if edge_bad.any():
         ei, ej, ew = i[edge_bad], j[edge_bad], weights[edge_bad]
@@ -540,16 +541,3 @@ def link_records(
     accepted = decide(levels, weights, pairs.flags, threshold=threshold)
     clustering = cluster(data.agency, pairs.i[accepted], pairs.j[accepted], weights[accepted])
     return LinkResult(clustering.labels, pairs, weights, accepted, dice, model, clustering)
-
-
-def codes_of(values: Sequence[object] | np.ndarray) -> np.ndarray:
-    """Stable 64-bit codes of categorical values (None -> 0), for tests and benchmarks."""
-    import pandas as pd
-
-    arr = np.asarray(values, dtype=object)
-    out = np.zeros(len(arr), dtype=np.uint64)
-    present = np.array([v is not None and v == v for v in arr], dtype=bool)
-    if present.any():
-        hashed = pd.util.hash_array(arr[present].astype(str).astype(object), categorize=True)
-        out[present] = np.where(hashed == 0, 1, hashed)
-    return out.view(np.int64)
