@@ -41,7 +41,7 @@ def _texts(path: Path) -> Iterable[str]:
             ).fetchall()
             for cat, schema, name in tables:
                 yield from _strings_of_arrow(
-                    con.execute(f'select * from "{cat}"."{schema}"."{name}"').to_arrow_table()
+                    con.sql(f'select * from "{cat}"."{schema}"."{name}"').to_arrow_table()
                 )
         finally:
             con.close()
