@@ -15,7 +15,7 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 setup:
 	@$(UV) --version >/dev/null 2>&1 || python3 -m pip install --quiet "uv>=0.9"
-	@$(UV) sync --frozen --quiet
+	@$(UV) sync --frozen --quiet --compile-bytecode
 
 demo: setup
 	$(UV) run kiim demo --period $(PERIOD) --persons $(PERSONS)

@@ -205,13 +205,15 @@ def _cell_to_text(value: object, date_format: str) -> str | None:
 
 
 def _read_xlsx(agency: Agency, path: Path) -> tuple[list[str], pa.Table, list[Problem]]:
-    import openpyxl
-    from openpyxl.utils.exceptions import InvalidFileException
+    """Read the agency's sheet with calamine (Rust): ~30x faster than openpyxl on 50k rows.
 
-    try:
-        wb = openpyxl.load_workbook(path, read_only=True, data_only=True)
-    except (InvalidFileException, OSError, KeyError, ValueError):
-        raise ExtractError(
+    openpyxl builds a Python object per cell; at a district's size (an ABH export of ~50k rows)
+    that alone took half a minute. Line numbers stay the sheet's row numbers (header = 1).
+    """
+    from python_calamine import CalamineError, CalamineWorkbook, WorksheetNotFound
+
+    def unreadable() -> ExtractError:
+        return ExtractError(
             [
                 _problem(
                     agency,
@@ -221,10 +223,17 @@ def _read_xlsx(agency: Agency, path: Path) -> tuple[list[str], pa.Table, list[Pr
                     "Die Datei im Format XLSX neu exportieren lassen.",
                 )
             ]
-        ) from None
+        )
+
+    try:
+        wb = CalamineWorkbook.from_path(str(path))
+    except (CalamineError, OSError, ValueError):
+        raise unreadable() from None
     try:
         sheet_name = agency.extract.sheet
-        if sheet_name and sheet_name not in wb.sheetnames:
+        try:
+            sheet = wb.get_sheet_by_name(sheet_name) if sheet_name else wb.get_sheet_by_index(0)
+        except WorksheetNotFound:
             raise ExtractError(
                 [
                     _problem(
@@ -235,36 +244,43 @@ def _read_xlsx(agency: Agency, path: Path) -> tuple[list[str], pa.Table, list[Pr
                         f"Die Daten auf ein Blatt namens '{sheet_name}' exportieren lassen.",
                     )
                 ]
-            )
-        ws = wb[sheet_name] if sheet_name else wb.worksheets[0]
-        rows = ws.iter_rows(values_only=True)
-        header_row = next(rows, None)
-        if header_row is None:
-            raise ExtractError(
-                [
-                    _problem(
-                        agency,
-                        path,
-                        "empty",
-                        "Die Datei ist leer.",
-                        "Die Lieferung erneut anfordern.",
-                    )
-                ]
-            )
-        header = [str(h).strip() if h is not None else "" for h in header_row]
-        while header and header[-1] == "":
-            header.pop()
-        fmt = agency.extract.date_format
-        columns: list[list[str | None]] = [[] for _ in header]
-        lines: list[int] = []
-        for i, row in enumerate(rows, start=2):
-            if row is None or all(v is None for v in row):
-                continue
-            for j in range(len(header)):
-                columns[j].append(_cell_to_text(row[j] if j < len(row) else None, fmt))
-            lines.append(i)
+            ) from None
+        except (CalamineError, IndexError, ValueError):
+            raise unreadable() from None
+        try:
+            # skip_empty_area=False: row 0 is sheet row 1 even above empty leading rows
+            rows = sheet.to_python(skip_empty_area=False)
+        except (CalamineError, ValueError):
+            raise unreadable() from None
     finally:
         wb.close()
+    if not rows:
+        raise ExtractError(
+            [
+                _problem(
+                    agency,
+                    path,
+                    "empty",
+                    "Die Datei ist leer.",
+                    "Die Lieferung erneut anfordern.",
+                )
+            ]
+        )
+    header = [_cell_to_text(h, "%d.%m.%Y") or "" for h in rows[0]]
+    while header and header[-1] == "":
+        header.pop()
+    fmt = agency.extract.date_format
+    width = len(header)
+    columns: list[list[str | None]] = [[] for _ in header]
+    lines: list[int] = []
+    for i, row in enumerate(rows[1:], start=2):
+        cells = [_cell_to_text(v, fmt) for v in row[:width]]
+        if all(c is None for c in cells):
+            continue
+        cells += [None] * (width - len(cells))
+        for column, cell in zip(columns, cells, strict=True):
+            column.append(cell)
+        lines.append(i)
     table = pa.table({h: pa.array(c, pa.string()) for h, c in zip(header, columns, strict=True)})
     table = table.append_column("_source_row", pa.array(lines, pa.int64()))
     return header, table, []
