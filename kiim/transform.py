@@ -254,11 +254,23 @@ def _invoke(
     )
 
 
-def _variables(period: str | None, extra_vars: dict[str, Any] | None) -> dict[str, Any]:
-    variables: dict[str, Any] = dict(extra_vars or {})
-    if period is not None:
-        variables["period"] = period
-    return variables
+def write_run_context(warehouse_db: Path, period: str) -> None:
+    """Write the build's period into `ops.run_context` (source of the `up_to_run_period` macro).
+
+    Passing it as a dbt var would change dbt's vars every month, and changed vars make dbt
+    re-parse the whole project (~10 s at district size); a table leaves the parse reusable
+    (partial parsing against the manifest kept in `target_dir`).
+    """
+    import duckdb
+
+    con = duckdb.connect(str(warehouse_db))
+    try:
+        con.execute("create schema if not exists ops")
+        con.execute(
+            "create or replace table ops.run_context as select ?::varchar as period", [period]
+        )
+    finally:
+        con.close()
 
 
 def dbt_build(
@@ -280,7 +292,8 @@ def dbt_build(
     Args:
         warehouse_db: the restricted warehouse DuckDB with pseudo.*, linkage.*, ops.* loaded.
         project_dir: the dbt project (its profiles.yml is used).
-        period: the run's period 'YYYY-MM'; marts cover loaded periods up to it.
+        period: the run's period 'YYYY-MM'; marts cover loaded periods up to it (written to
+            `ops.run_context`, see `write_run_context`).
         target_dir: where dbt writes manifest, run results and logs (a temporary folder if None).
         extra_vars: further dbt vars, e.g. {"naturalisation_min_years": 5}.
         select: optional dbt selector (e.g. "+foreigner_share").
@@ -300,12 +313,13 @@ def dbt_build(
         command += ["--exclude", exclude]
     if not unit_tests:
         command += ["--exclude-resource-type", "unit_test"]
+    write_run_context(warehouse_db, period)
     return _invoke(
         command,
         warehouse_db=warehouse_db,
         project_dir=project_dir,
         target_dir=target_dir,
-        variables=_variables(period, extra_vars),
+        variables=dict(extra_vars or {}),
     )
 
 
@@ -313,7 +327,6 @@ def dbt_parse(
     project_dir: Path,
     *,
     target_dir: Path | None = None,
-    period: str | None = None,
     extra_vars: dict[str, Any] | None = None,
     warehouse_db: Path | None = None,
 ) -> DbtOutcome:
@@ -321,7 +334,7 @@ def dbt_parse(
 
     The register reads mart metadata (config.meta.kiim) from the manifest, and Airflow can
     render the DAG from it, both without a warehouse. `warehouse_db` only goes into the
-    profile (it is not opened): with the same path, period and target_dir a later build or
+    profile (it is not opened): with the same path and target_dir a later build or
     docs run reuses the parse (dbt's partial parsing) instead of parsing again.
     """
     target, _ = _folders(target_dir)
@@ -331,7 +344,7 @@ def dbt_parse(
         warehouse_db=profile_path,
         project_dir=project_dir,
         target_dir=target,
-        variables=_variables(period, extra_vars),
+        variables=dict(extra_vars or {}),
     )
 
 
@@ -340,7 +353,6 @@ def dbt_docs(
     project_dir: Path,
     out_dir: Path,
     *,
-    period: str | None = None,
     target_dir: Path | None = None,
     extra_vars: dict[str, Any] | None = None,
 ) -> Path:
@@ -353,7 +365,7 @@ def dbt_docs(
         warehouse_db=warehouse_db,
         project_dir=project_dir,
         target_dir=target_dir,
-        variables=_variables(period, extra_vars),
+        variables=dict(extra_vars or {}),
     )
     assert outcome.target_dir is not None
     static = outcome.target_dir / "static_index.html"

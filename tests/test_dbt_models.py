@@ -388,9 +388,7 @@ def test_broken_contract_fails_the_build_clearly(
 
 def test_parse_writes_manifest_with_register_facts(built: tuple[Path, DbtOutcome]) -> None:
     assert built[1].target_dir is not None
-    outcome = dbt_parse(
-        PROJECT_DIR, target_dir=built[1].target_dir, period=MAR, warehouse_db=built[0]
-    )
+    outcome = dbt_parse(PROJECT_DIR, target_dir=built[1].target_dir, warehouse_db=built[0])
     assert outcome.success, outcome.failures
     assert outcome.manifest_path is not None
     meta = mart_metadata(outcome.manifest_path)
@@ -418,9 +416,44 @@ def test_parse_writes_manifest_with_register_facts(built: tuple[Path, DbtOutcome
 
 def test_docs_are_one_offline_html_file(built: tuple[Path, DbtOutcome], tmp_path: Path) -> None:
     warehouse, outcome = built
-    index = dbt_docs(
-        warehouse, PROJECT_DIR, tmp_path / "docs", period=MAR, target_dir=outcome.target_dir
-    )
+    index = dbt_docs(warehouse, PROJECT_DIR, tmp_path / "docs", target_dir=outcome.target_dir)
     html = index.read_text(encoding="utf-8")
     assert "foreigner_share" in html and "Ausl\\u00e4nderanteil" in html  # manifest inlined as JSON
     assert not re.search(r"<script[^>]+src=[\"']https?://", html)  # nothing loaded from a CDN
+
+
+def test_next_month_reuses_the_parse_and_reads_its_period_from_the_warehouse(
+    built: tuple[Path, DbtOutcome],
+) -> None:
+    """The run period lives in ops.run_context, not in a dbt var: a new month must not force a
+    full re-parse (changed vars would), and the marts must follow the new period.
+
+    Same warehouse path and target as the module's build (as in a monthly run); the module's
+    state (period March) is restored afterwards.
+    """
+    warehouse, outcome = built
+    assert outcome.target_dir is not None and outcome.log_dir is not None
+    log_file = outcome.log_dir / "dbt.log"
+    before = log_file.stat().st_size
+    try:
+        again = dbt_build(
+            warehouse, PROJECT_DIR, period=APR, target_dir=outcome.target_dir, select="int_periods"
+        )
+        assert again.success, again.failures
+        with log_file.open(encoding="utf-8") as f:
+            f.seek(before)
+            log_text = f.read()
+        assert "Running with dbt" in log_text  # the log of this invocation
+        assert "Unable to do partial parsing" not in log_text
+        with duckdb.connect(str(warehouse), read_only=True) as connection:
+            periods = {
+                r[0]
+                for r in connection.sql("select period from intermediate.int_periods").fetchall()
+            }
+            context = connection.sql("select period from ops.run_context").fetchall()
+        assert APR in periods and context == [(APR,)]
+    finally:
+        restored = dbt_build(
+            warehouse, PROJECT_DIR, period=MAR, target_dir=outcome.target_dir, select="int_periods"
+        )
+        assert restored.success, restored.failures

@@ -23,12 +23,17 @@
     (cast(year({{ date_expr }}) as varchar) || '-Q' || cast(quarter({{ date_expr }}) as varchar))
 {%- endmacro %}
 
-{#- Restrict to periods up to the run's period (var 'period'); all periods when it is empty,
-    so a re-run of an earlier month never shows later months. -#}
+{#- Restrict to periods up to the run's period, so a re-run of an earlier month never shows later
+    months. The period comes from the one-row table ops.run_context that kiim.transform writes
+    before each build, not from a dbt var: a var that changes every month would force dbt to
+    re-parse the whole project every month (~10 s), a table does not. The var 'period' still
+    wins when given (ad-hoc `dbt build --vars`); no row and no var means all periods. -#}
 {% macro up_to_run_period(period) -%}
     {%- if var('period', '') -%}
         {{ period }} <= '{{ var("period") }}'
     {%- else -%}
-        true
+        {{ period }} <= coalesce(
+            (select max(period) from {{ source('ops', 'run_context') }}), '9999-12'
+        )
     {%- endif -%}
 {%- endmacro %}
