@@ -121,3 +121,18 @@ def test_scan_findings_hold_no_text(scrubber: Scrubber) -> None:
     assert all(isinstance(f, Finding) and 0 <= f.start < f.end <= len(text) for f in findings)
     shown = repr(findings) + str(findings)
     assert "2345678" not in shown and "example" not in shown
+
+
+def test_scrub_many_in_forked_workers_equals_one_process(scrubber: Scrubber) -> None:
+    texts: list[str | None] = []
+    denies: list[list[str | None]] = []
+    for i in range(1200):
+        texts.append(
+            None if i % 97 == 0 else f"Termin {i}: Frau Nowak{i % 7} ruft an, Tel. 0176 {i:07d}"
+        )
+        denies.append([f"Nowak{i % 7}", None])
+    one = scrubber.scrub_many(texts, denies, workers=1)
+    forked = scrubber.scrub_many(texts, denies, workers=2)
+    assert forked == one
+    assert one[1] is not None and "Nowak" not in one[1] and "<TELEFON>" in one[1]
+    assert one[0] is None
