@@ -608,10 +608,10 @@ def _scan_distinct(
     candidates: list[str], scrubber: Scrubber, *, skip_placeholders: bool = False
 ) -> dict[str, set[str]]:
     flagged: dict[str, set[str]] = {}
-    for value in candidates:
+    for value, findings in zip(candidates, scrubber.scan_many(candidates), strict=True):
         entities = {
             f.entity_type
-            for f in scrubber.scan(value)
+            for f in findings
             if not (skip_placeholders and re.fullmatch(PLACEHOLDER, value[f.start : f.end].strip()))
         }
         if entities:

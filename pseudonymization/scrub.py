@@ -30,8 +30,9 @@ os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 import multiprocessing
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from presidio_analyzer import (
     AnalyzerEngine,
@@ -305,26 +306,38 @@ class Scrubber:
         *,
         workers: int | None = None,
     ) -> list[str | None]:
-        """`scrub` per text with its own record's names, over all cores for large batches.
+        """`scrub` per text with its own record's names, over all cores for large batches."""
+        pairs = [(text, list(deny)) for text, deny in zip(texts, deny_lists, strict=True)]
+        return self._map(_scrub_one, pairs, workers)
+
+    def scan_many(
+        self, texts: Iterable[str | None], *, workers: int | None = None
+    ) -> list[list[Finding]]:
+        """`scan` per text, over all cores for large batches."""
+        return self._map(_scan_one, list(texts), workers)
+
+    def _map(
+        self, func: Callable[[Scrubber, _T], _R], items: list[_T], workers: int | None
+    ) -> list[_R]:
+        """`func(self, item)` per item, in forked workers when the batch is large.
 
         Presidio's pattern recognizers are pure Python (~4 ms per counselling note), so a
         state-sized month (~30 000 notes) would spend two minutes on one core. Forked
-        workers inherit this analyzer (nothing to rebuild or pickle but texts and results).
+        workers inherit this analyzer: only items and results cross process boundaries.
         """
-        pairs = [(text, list(deny)) for text, deny in zip(texts, deny_lists, strict=True)]
         cores = workers if workers is not None else len(os.sched_getaffinity(0))
-        cores = max(1, min(cores, len(pairs) // PARALLEL_MIN_TEXTS))
+        cores = max(1, min(cores, len(items) // PARALLEL_MIN_TEXTS))
         if cores == 1 or "fork" not in multiprocessing.get_all_start_methods():
-            return [self.scrub(text, deny) for text, deny in pairs]
-        chunks = [pairs[i::cores] for i in range(cores)]
+            return [func(self, item) for item in items]
+        chunks = [items[i::cores] for i in range(cores)]
         global _FORKED
-        _FORKED = self
+        _FORKED = (self, func)
         try:
             with multiprocessing.get_context("fork").Pool(cores) as pool:
-                parts = pool.map(_scrub_chunk, chunks)
+                parts = pool.map(_run_chunk, chunks)
         finally:
             _FORKED = None
-        out: list[str | None] = [None] * len(pairs)
+        out: list[_R] = [None] * len(items)  # type: ignore[list-item]
         for i, part in enumerate(parts):
             out[i::cores] = part
         return out
@@ -332,15 +345,25 @@ class Scrubber:
 
 # Texts per worker below which forking costs more than it saves (~4 ms per text).
 PARALLEL_MIN_TEXTS = 500
-# The scrubber a forked worker inherits; set only while `scrub_many` runs a pool.
-_FORKED: Scrubber | None = None
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+# What a forked worker inherits (scrubber, function); set only while `Scrubber._map` runs.
+_FORKED: tuple[Scrubber, Callable[[Scrubber, Any], Any]] | None = None
 
 
-def _scrub_chunk(pairs: list[tuple[str | None, list[str | None]]]) -> list[str | None]:
-    scrubber = _FORKED
-    if scrubber is None:  # pragma: no cover - only reachable if the pool was not forked
+def _run_chunk(items: list[Any]) -> list[Any]:
+    if _FORKED is None:  # pragma: no cover - only reachable if the pool was not forked
         raise RuntimeError("scrub worker started without a scrubber")
-    return [scrubber.scrub(text, deny) for text, deny in pairs]
+    scrubber, func = _FORKED
+    return [func(scrubber, item) for item in items]
+
+
+def _scrub_one(scrubber: Scrubber, item: tuple[str | None, list[str | None]]) -> str | None:
+    return scrubber.scrub(item[0], item[1])
+
+
+def _scan_one(scrubber: Scrubber, text: str | None) -> list[Finding]:
+    return scrubber.scan(text)
 
 
 def _replace(text: str, spans: list[tuple[int, int, float, str]]) -> str:

@@ -136,3 +136,10 @@ def test_scrub_many_in_forked_workers_equals_one_process(scrubber: Scrubber) -> 
     assert forked == one
     assert one[1] is not None and "Nowak" not in one[1] and "<TELEFON>" in one[1]
     assert one[0] is None
+
+
+def test_scan_many_in_forked_workers_equals_scan(scrubber: Scrubber) -> None:
+    texts = [f"Rückruf unter 0176 {i:07d} oder an x{i}@example.org" for i in range(1100)]
+    forked = scrubber.scan_many(texts, workers=2)
+    assert forked == [scrubber.scan(t) for t in texts]
+    assert all({f.entity_type for f in found} >= {"EMAIL_ADDRESS"} for found in forked)
