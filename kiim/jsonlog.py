@@ -18,10 +18,17 @@ log = logging.getLogger(__name__)
 
 
 def append_line(path: Path, record: dict[str, Any]) -> None:
-    """Append one JSON object as a line (creating the file and its folder if needed)."""
+    """Append one JSON object as a line (creating the file and its folder if needed).
+
+    The file is opened with O_APPEND and the line goes out in a single write, so earlier lines
+    are never touched and two writers cannot interleave within a line. If the last line was
+    torn by a crash (no final newline), a newline is written first so the new record starts
+    on its own line; readers skip the torn line.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     line = json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str)
     data = (line + "\n").encode("utf-8")
+    created = not path.exists()
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
     try:
         if os.fstat(fd).st_size > 0:
@@ -33,6 +40,22 @@ def append_line(path: Path, record: dict[str, Any]) -> None:
         while written < len(data):
             written += os.write(fd, data[written:])
         os.fsync(fd)
+    finally:
+        os.close(fd)
+    if created:
+        _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Make a newly created file's directory entry durable (POSIX only)."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
     finally:
         os.close(fd)
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kiim.jsonlog import append_line
 
 log = logging.getLogger(__name__)
 
@@ -94,46 +95,8 @@ class RunRecord(BaseModel):
 
 
 def append_run(run_log: Path, record: RunRecord) -> None:
-    """Append `record` as one JSON line and force it to disk.
-
-    The file is opened with O_APPEND and the line goes out in a single write, so earlier lines
-    are never touched and two writers cannot interleave within a line. If the last line was
-    torn by a crash (no final newline), a newline is written first so the new record starts on
-    its own line; the torn line is then skipped by `read_runs`.
-    """
-    run_log.parent.mkdir(parents=True, exist_ok=True)
-    line = json.dumps(record.model_dump(mode="json"), ensure_ascii=False, separators=(",", ":"))
-    data = (line + "\n").encode("utf-8")
-    created = not run_log.exists()
-    fd = os.open(run_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
-    try:
-        if os.fstat(fd).st_size > 0:
-            with run_log.open("rb") as f:
-                f.seek(-1, os.SEEK_END)
-                if f.read(1) != b"\n":
-                    data = b"\n" + data
-        written = 0
-        while written < len(data):
-            written += os.write(fd, data[written:])
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if created:
-        _fsync_dir(run_log.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make a newly created file's directory entry durable (POSIX only)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
+    """Append `record` as one JSON line and force it to disk (`kiim.jsonlog.append_line`)."""
+    append_line(run_log, record.model_dump(mode="json"))
 
 
 def read_runs(run_log: Path) -> list[RunRecord]:
