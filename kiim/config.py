@@ -36,8 +36,19 @@ IDENTIFIER_FIELDS = {
     "azr_number": "AZR number -> keyed AZR link key",
     "birth_place": "birth place -> dropped",
     "address": "street address -> dropped",
+    "street": "street name (may include the house number) -> address linkage encodings",
+    "house_number": "house number -> address linkage encodings",
+    "address_extra": "address supplement (c/o, building, accommodation) -> address encodings",
+    "postcode": "postcode -> address linkage encodings",
+    "locality": "town or district name -> address linkage encodings",
     "phone": "phone number -> dropped",
 }
+
+
+# Address parts that link like names do (docs/linkage.md, "Address"): an office that
+# delivers them gets a keyed address Bloom filter and keyed address keys; the clear values
+# are dropped like every other direct identifier.
+ADDRESS_FIELDS = ("street", "house_number", "address_extra", "postcode", "locality")
 
 
 class Strict(BaseModel):
@@ -88,6 +99,11 @@ class Column(Strict):
                 return (
                     "nur für Verknüpfungsschlüssel genutzt (schlüsselabhängige Hashwerte "
                     "HMAC-SHA256 bzw. SipHash-2-4, gehärteter Bloom-Filter), Klarwert gelöscht"
+                )
+            if self.field in ADDRESS_FIELDS:
+                return (
+                    "nur für Verknüpfungsschlüssel der Anschrift genutzt (schlüsselabhängige "
+                    "Hashwerte SipHash-2-4, gehärteter Bloom-Filter), Klarwert gelöscht"
                 )
             return "gelöscht"
         if self.role is Role.quasi_identifier:

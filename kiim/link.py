@@ -35,7 +35,7 @@ import pyarrow.compute as pc
 from kiim.config import Agency
 from kiim.link_encode import SPACES, keyed_key
 from kiim.link_match import LinkInput, LinkResult, connected_components, link_records
-from kiim.schema import CLK_COLUMN
+from kiim.schema import ADDRESS_CLK_COLUMN, CLK_COLUMN
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +110,7 @@ def _select_agency(con: duckdb.DuckDBPyConnection, agency: str, index: int) -> s
         parts += [f"{_code(col(c))} as {c}" for c in columns]
     parts += [
         f"{col(CLK_COLUMN, 'blob')} as clk",
+        f"{col(ADDRESS_CLK_COLUMN, 'blob')} as clk_address",
         f"{_code(col('sex'))} as sex",
         f"{_code(col('nationality'))} as nationality",
         f"{_code(col('ags'))} as ags",
@@ -190,6 +191,7 @@ def load_link_input(
         agency=table.column("agency_index").to_numpy().astype(np.int64),
         keys=keys,
         clk=_clk_matrix(table.column("clk"), n),
+        clk_address=_clk_matrix(table.column("clk_address"), n),
         sex=ints("sex"),
         nationality=ints("nationality"),
         ags=ints("ags"),

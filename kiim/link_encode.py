@@ -10,6 +10,8 @@ candidate pair. Each key tolerates another kind of error the offices make (docs/
 | `phonetic` | `lk_phonetic` (Kölner Phonetik of family, of 1st given, birth year), `lk_phonetic_swapped` (the two codes exchanged), `lk_birth_phonetic` | transliteration, many typos, swapped family/given name, day/month swap |
 | `dob_name` | `lk_dob_family`, `lk_dob_given`, `lk_dob_birth`: birth date with day and month in sorted order + the phonetic code of ONE name | any error in the other name (typo, hyphen, transliteration), day/month swap, swapped names |
 | `names` | `lk_names`: the phonetic codes of family and 1st given name in sorted order, no date | a wrong or missing birth date (with transliteration, swapped names) |
+| `address` | `lk_addr_*`, `lk_street_*` (`address_encodings`, only where an address is delivered): postcode or street code + house number, with ONE name code or the birth date | names and date keys all damaged, as long as the address and one of them survive |
+| `household` | `lk_household`: postcode + street + house number | compared only ("same address"), never blocked on |
 
 Columns of one space are hashed with the same key and the same layout, so a value in one
 column can meet a value in another: the swapped key of one record equals the plain key of
@@ -36,10 +38,12 @@ function could not silently change every key.
 
 from __future__ import annotations
 
+import binascii
 import functools
 import hashlib
 import hmac
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -47,7 +51,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pseudonymization import cologne
+from kiim.schema import ADDRESS_CLK_COLUMN, ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN
+from pseudonymization import clk_encode, cologne, combine, normalize_names, to_binary_array
+from pseudonymization.normalize import normalize_distinct
+from pseudonymization.phonetic import cologne_words
 
 SPACES: dict[str, tuple[str, ...]] = {
     "name_dob": ("lk_name_dob", "lk_birth_name_dob"),
@@ -55,13 +62,15 @@ SPACES: dict[str, tuple[str, ...]] = {
     "dob_name": ("lk_dob_family", "lk_dob_given", "lk_dob_birth"),
     "names": ("lk_names",),
     "azr": ("lk_azr",),
+    # address keys (`address_encodings`), written only by agencies that deliver an address
+    "address": tuple(ADDRESS_KEY_COLUMNS),
+    "household": (HOUSEHOLD_KEY_COLUMN,),
 }
 HEX_CHARS = 16
 _MASK64 = (1 << 64) - 1
-# two hex characters per byte value, as one little-endian uint16 (one gather per byte)
-_HEX_LUT = np.array(
-    [int.from_bytes(f"{i:02x}".encode("ascii"), "little") for i in range(256)], dtype="<u2"
-)
+# keyed_combo: sample size, and the share of distinct values below which deduplication pays
+_DEDUP_SAMPLE = 4096
+_DEDUP_MAX_SHARE = 0.6
 
 
 def space_key(person_key: bytes, space: str) -> bytes:
@@ -95,8 +104,7 @@ def siphash64(values: Any, key: bytes) -> np.ndarray:
 
 
 def _hex16(words: np.ndarray) -> bytes:
-    raw = words.astype(">u8").view(np.uint8)
-    return _HEX_LUT[raw].tobytes()
+    return binascii.hexlify(words.astype(">u8").tobytes())
 
 
 def keyed_key(values: Any, key: bytes, *, dedup: bool = False) -> pa.StringArray:
@@ -191,14 +199,14 @@ def _word_code(word: str) -> str | None:
 def phonetic_codes(names: pa.Array) -> pa.Array:
     """Kölner Phonetik of the transliteration-folded first word of each normalised name.
 
-    Computed once per distinct first word (and cached across columns and calls: the same
-    given names recur in every agency's extract).
+    Computed once per distinct first word, all of them in one batch (`cologne_words`).
     """
 
     def codes(distinct: pa.Array) -> pa.Array:
-        return pa.array(
-            [_word_code(w) if w else None for w in distinct.to_pylist()], type=pa.string()
-        )
+        folded = distinct
+        for pattern, replacement in TRANSLITERATION_FOLDS:
+            folded = pc.replace_substring(folded, pattern, replacement)
+        return cologne_words(folded)
 
     return on_distinct(first_words(names), codes)
 
@@ -213,6 +221,134 @@ def null_where_equal(values: pa.Array, other: pa.Array) -> pa.Array:
     """`values`, but null where it equals `other` (a birth name equal to the family name)."""
     same = pc.fill_null(pc.equal(values, other), False)
     return pc.if_else(same, pa.scalar(None, values.type), values)
+
+
+# ------------------------------------------------------------- distinct-value encoding
+
+
+@dataclass(frozen=True)
+class Coded:
+    """A column as each row's index into its distinct values (-1: null).
+
+    Names, codes and birth dates repeat a lot, so `link_encodings` derives everything once per
+    distinct value (normalising, first words, phonetic codes, sorted dates) and builds each
+    key once per distinct combination (`keyed_combo`): rows are touched only by integer
+    gathers, never by per-row string work that a distinct value would repeat.
+    """
+
+    rows: np.ndarray
+    values: pa.Array
+
+    @classmethod
+    def of(cls, column: pa.Array | pa.ChunkedArray) -> Coded:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        encoded = column.dictionary_encode()
+        rows = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
+        return cls(rows.astype(np.int64), encoded.dictionary)
+
+    def map(self, func: Callable[[pa.Array], pa.Array]) -> Coded:
+        """`func` applied to the distinct values (its result may repeat or be null)."""
+        return map_shared([self], func)[0]
+
+    def where_not(self, mask: np.ndarray) -> Coded:
+        """Null where `mask` is true."""
+        return Coded(np.where(mask, -1, self.rows), self.values)
+
+    def dictionary(self) -> pa.DictionaryArray:
+        indices = pa.array(self.rows.astype(np.int32), mask=self.rows < 0)
+        return pa.DictionaryArray.from_arrays(indices, self.values)
+
+    def array(self) -> pa.Array:
+        """The row-level column."""
+        return pc.take(self.values, pa.array(self.rows, mask=self.rows < 0))
+
+
+def map_shared(columns: list[Coded], func: Callable[[pa.Array], pa.Array]) -> list[Coded]:
+    """`Coded.map` for columns over the same distinct values: `func` runs once."""
+    result = func(columns[0].values)
+    encoded = result.dictionary_encode()
+    mapping = np.append(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), -1)
+    return [Coded(mapping[c.rows].astype(np.int64), encoded.dictionary) for c in columns]
+
+
+def normalised_names(*columns: pa.Array) -> list[Coded]:
+    """Raw name columns as normalised names over ONE dictionary: equal names, equal index."""
+    encoded = [Coded.of(c) for c in columns]
+    normalised = [normalize_distinct(pc.cast(e.values, pa.string())) for e in encoded]
+    unified = pa.concat_arrays(normalised).dictionary_encode()
+    mapping = unified.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    out, lo = [], 0
+    for e, n in zip(encoded, normalised, strict=True):
+        out.append(Coded(np.append(mapping[lo : lo + len(n)], -1)[e.rows], unified.dictionary))
+        lo += len(n)
+    return out
+
+
+def sorted_codes(a: Coded, b: Coded) -> tuple[Coded, Coded]:
+    """`sorted_pair` for two columns over the same distinct values (string order)."""
+    rank = np.empty(len(a.values), dtype=np.int64)
+    rank[pc.sort_indices(a.values).to_numpy()] = np.arange(len(a.values))
+    rank = np.append(rank, -1)
+    a_first = (rank[a.rows] <= rank[b.rows]) | (a.rows < 0) | (b.rows < 0)  # as sorted_pair
+    return (
+        Coded(np.where(a_first, a.rows, b.rows), a.values),
+        Coded(np.where(a_first, b.rows, a.rows), a.values),
+    )
+
+
+def _combinations(parts: list[Coded], rows: np.ndarray) -> np.ndarray:
+    """One integer per row for its combination of part values (mixed radix over the parts'
+    dictionaries, re-factorised before the code could overflow)."""
+    code = parts[0].rows[rows]
+    space = max(len(parts[0].values), 1)
+    for part in parts[1:]:
+        size = max(len(part.values), 1)
+        if space * size >= 1 << 62:
+            code, uniques = pd.factorize(code)
+            space = max(len(uniques), 1)
+        code = code * size + part.rows[rows]
+        space *= size
+    return code
+
+
+def keyed_combo(parts: list[Coded], key: bytes, sep: str = "\x1f") -> pa.StringArray:
+    """`keyed_key(combine(*parts), key)`, hashing each distinct combination once if it pays.
+
+    Rows with a null part give null. When a sample shows that combinations repeat (phonetic
+    codes of two names, with or without the birth year), they are found on integer indices
+    (`_combinations`) and only their first rows are joined and hashed. Near-unique keys (a name with the birth date) skip that search: it
+    would cost more than the hashing it saves.
+    """
+    for i, part in enumerate(parts):
+        if len(part.values) and pc.any(pc.match_substring(part.values, sep)).as_py():
+            raise ValueError(f"part {i} contains the separator; normalise the parts first")
+    n = len(parts[0].rows)
+    valid = np.ones(n, dtype=bool)
+    for part in parts:
+        valid &= part.rows >= 0
+    rows = np.flatnonzero(valid)
+    sample = rows[:: max(1, len(rows) // _DEDUP_SAMPLE)]
+    labels: np.ndarray | None = None
+    distinct_share = len(pd.unique(_combinations(parts, sample))) / max(len(sample), 1)
+    if len(sample) and distinct_share < _DEDUP_MAX_SHARE:
+        labels, uniques = pd.factorize(_combinations(parts, rows))
+        first = np.empty(len(uniques), dtype=np.int64)
+        first[labels[::-1]] = rows[::-1]  # the first row of each combination
+    else:
+        first = rows
+    joined = pc.binary_join_element_wise(
+        *(pc.cast(p.values, pa.string()).take(pa.array(p.rows[first])) for p in parts), sep
+    )
+    hashes = siphash64(joined.cast(pa.binary()).to_numpy(zero_copy_only=False), key)
+    data = _hex16(hashes if labels is None else hashes[labels])
+    offsets = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(valid.astype(np.int32) * HEX_CHARS, out=offsets[1:])
+    nulls = n - len(rows)
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes()) if nulls else None
+    return pa.Array.from_buffers(
+        pa.string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls
+    )
 
 
 # ------------------------------------------------------------------------ reference SipHash
@@ -273,3 +409,128 @@ def mix64_reference(x: int) -> int:
 def keyed_key_reference(value: str, key: bytes) -> str:
     """One link key computed without pandas (for tests)."""
     return f"{mix64_reference(siphash24_reference(key, value.encode('utf-8'))):016x}"
+
+
+# ------------------------------------------------------------------------------- address
+
+# Address filter: street and address supplement share one token space (an office that writes
+# the building into the street column still matches). Unsalted: the filter exists
+# to carry evidence where the birth date is wrong, so it must not be salted by the birth
+# year, and a postcode salt would turn every postcode typo into a mismatch (docs/linkage.md).
+ADDRESS_CLK_BITS = 1024
+ADDRESS_CLK_K = 8
+# German street suffix written long or short, joined or apart ("Bahnhofstraße", "Bahnhofstr.",
+# "Bahnhof Str."); folded before keys and filter alike
+_STREET_FOLDS = ((r"STRASSE\b", "STR"), (r" STR$", "STR"))
+
+
+def house_numbers(values: pa.Array) -> pa.Array:
+    """The house number of each value: first digit run plus an optional letter, upper case.
+
+    "12a", "12 A", "Bahnhofstr. 12a" all give "12A"; a range "12-14" gives "12"; a value
+    without digits gives null.
+    """
+
+    def extract(distinct: pa.Array) -> pa.Array:
+        upper = pc.utf8_upper(distinct)
+        parts = pc.extract_regex(upper, r"(?P<n>\d+)(?:\s*(?P<l>[A-Z])(?:[^A-Z]|$))?")
+        number = pc.struct_field(parts, "n")
+        letter = pc.fill_null(pc.struct_field(parts, "l"), "")
+        return pc.binary_join_element_wise(pc.utf8_ltrim(number, "0"), letter, "")
+
+    return on_distinct(values, extract)
+
+
+def postcodes(values: pa.Array) -> pa.Array:
+    """Digits of each postcode ("D-15907" -> "15907"); null when there are none."""
+    digits = pc.replace_substring_regex(values, r"\D", "")
+    return pc.if_else(pc.equal(digits, ""), pa.scalar(None, pa.string()), digits)
+
+
+def street_names(values: pa.Array) -> pa.Array:
+    """Normalised street name without the house number, with STRASSE/STR. folded to STR."""
+
+    def fold(distinct: pa.Array) -> pa.Array:
+        # the house number and a letter right after it ("12a", "12 b") are not the street
+        without = pc.replace_substring_regex(distinct, r"\d+(?:\s*[A-Za-z](?:\W|$))?", " ")
+        names = normalize_names(without)
+        for pattern, replacement in _STREET_FOLDS:
+            names = pc.replace_substring_regex(names, pattern, replacement)
+        return names
+
+    return on_distinct(values, fold)
+
+
+def _place_codes(names: pa.Array, prefix: str = "") -> pa.Array:
+    """Kölner Phonetik of a whole normalised street or place name (words joined), prefixed."""
+    codes = [_word_code(w.replace(" ", "")) if w else None for w in names.to_pylist()]
+    return pa.array([prefix + c if c else None for c in codes], type=pa.string())
+
+
+def address_encodings(
+    column: Callable[[str], pa.Array],
+    person_key: bytes,
+    bloom_key: bytes,
+    family_code: pa.Array,
+    given_code: pa.Array,
+    dob_sorted: pa.Array,
+) -> dict[str, pa.Array]:
+    """Keyed address keys and the address Bloom filter of an agency that delivers an address.
+
+    `column(field)` returns a canonical column of the identifying extract (nulls where the
+    agency does not deliver it). The name codes and the day/month-sorted birth date are
+    those of `link_encodings`, so an address key meets the same name in another record.
+
+    * `lk_addr_family`, `lk_addr_given`: place + phonetic code of ONE name (one layout, so
+      exchanged names still meet); `lk_addr_dob`: place + birth date. The place is the
+      postcode, or the locality's code where no postcode is delivered. They propose pairs
+      whose names or birth date are too damaged for the name keys.
+    * `lk_street_family`, `lk_street_given`, `lk_street_dob`: the same with street code +
+      house number (the building) as the place, for postcode typos.
+    * `lk_household`: place + street + house number. Compared only (not a blocking key: it
+      would pair everyone in a household); equal values mean "same address".
+    * `lk_address_clk`: balanced, keyed-permutation Bloom filter over street and supplement
+      (its own purpose key), for a Dice similarity that survives typos. Postcode and
+      locality stay out of it, so an office that delivers only "street and number" (the
+      social welfare office's accommodation) still scores high against the register.
+    """
+
+    def text(field: str) -> pa.Array:
+        return pc.cast(column(field), pa.string())  # a config may type a number as integer
+
+    street_raw = text("street")
+    number = text("house_number")
+    house = house_numbers(pc.if_else(pc.is_valid(number), number, street_raw))
+    street = street_names(street_raw)
+    # "L" + code: a locality's code never equals a postcode (digits only)
+    locality_code = on_distinct(normalize_names(text("locality")), lambda d: _place_codes(d, "L"))
+    postcode = pc.coalesce(postcodes(text("postcode")), locality_code)
+    street_code = on_distinct(street, _place_codes)
+    # street code and house number (the building) in place of the postcode: survives a
+    # postcode typo. Joined by "#", which a postcode never contains, so a building value never
+    # equals a postcode value in the shared layout "<place>|<code or date>".
+    street_at = combine(street_code, house, sep="#")
+    k_addr = space_key(person_key, "address")
+    k_house = space_key(person_key, "household")
+    out = {
+        "lk_addr_family": keyed_key(combine(postcode, family_code), k_addr),
+        "lk_addr_given": keyed_key(combine(postcode, given_code), k_addr),
+        "lk_addr_dob": keyed_key(combine(postcode, dob_sorted), k_addr),
+        "lk_street_family": keyed_key(combine(street_at, family_code), k_addr),
+        "lk_street_given": keyed_key(combine(street_at, given_code), k_addr),
+        "lk_street_dob": keyed_key(combine(street_at, dob_sorted), k_addr),
+        HOUSEHOLD_KEY_COLUMN: keyed_key(
+            combine(postcode, pc.replace_substring(street, " ", ""), house), k_house
+        ),
+    }
+    n = len(street)
+    clk = clk_encode(
+        street,
+        text("address_extra"),
+        pa.nulls(n, pa.string()),
+        bloom_key,
+        bits=ADDRESS_CLK_BITS,
+        k=ADDRESS_CLK_K,
+    )
+    out[ADDRESS_CLK_COLUMN] = to_binary_array(clk)
+    return out

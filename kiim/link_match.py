@@ -10,11 +10,13 @@ Bloom filters (CLK) and generalised attributes. docs/linkage.md explains the cho
    records share proposes nothing useful and would cost quadratic time), pairs of the same
    agency are dropped (one record per person in an extract).
 2. **Comparison** (`compare`): Dice coefficient of the CLKs plus agreement levels of the
-   shared keys, birth year/month, sex, nationality, Gemeinde and AZR key.
+   shared keys, birth year/month, sex, nationality, Gemeinde and AZR key, and, where both
+   records carry an address, the Dice of the address filters or the same household key.
 3. **Score** (`ScoreModel`, `decide`): Fellegi–Sunter match weights, m- and u-probabilities
    estimated by EM on the month's candidate pairs, shrunk towards documented defaults (a small
    month cannot produce wild estimates); hard plausibility rules (`plausible`: father and son,
-   twins) and a lower bar for pairs linked last month (hysteresis).
+   twins, date typos only with an agreeing address) and a lower bar for pairs linked last
+   month (hysteresis).
 4. **Clustering** (`cluster`): accepted pairs are merged strongest first; a merge that would
    put two records of the same agency into one person is refused (this is both the 1:1
    assignment per agency pair and the guard against chaining distinct people).
@@ -31,7 +33,15 @@ PAIR_CHUNK = 500_000
 
 # Key spaces, in the order of their bit in the pair flags. PRIOR is not a similarity key:
 # it marks pairs whose records carried the same person key before (hysteresis, see `decide`).
-SPACE_BITS = {"names": 1, "phonetic": 2, "dob_name": 4, "name_dob": 8, "azr": 16, "prior": 32}
+SPACE_BITS = {
+    "names": 1,
+    "phonetic": 2,
+    "dob_name": 4,
+    "name_dob": 8,
+    "azr": 16,
+    "prior": 32,
+    "address": 64,
+}
 
 
 @dataclass
@@ -51,6 +61,7 @@ class LinkInput:
     birth_year: np.ndarray  # int, 0 = missing
     birth_month: np.ndarray  # int, 0 = missing
     prior: np.ndarray  # code of the person key the record had before, 0 = new record
+    clk_address: np.ndarray | None = None  # (n, words) uint64 address filter, zeros = none
 
     @property
     def n(self) -> int:
@@ -131,10 +142,15 @@ def candidate_pairs(data: LinkInput, *, max_block: int = DEFAULT_MAX_BLOCK) -> P
     merged = np.bitwise_or.reduceat(all_flags, starts)
     i, j = unique_ids // n, unique_ids % n
     # pairs proposed only by the name key (no date) whose birth years are known and differ
-    # can never pass `plausible` (father and son): drop them before the costly comparison
+    # can never pass `plausible` (father and son) unless both records carry an address and
+    # the years are close (a date typo): drop the others before the costly comparison
     only_names = (merged & ~(SPACE_BITS["names"] | SPACE_BITS["prior"])) == 0
     by_i, by_j = data.birth_year[i], data.birth_year[j]
     hopeless = only_names & (by_i != 0) & (by_j != 0) & (by_i != by_j)
+    if data.clk_address is not None:
+        has_address = np.asarray(data.clk_address.any(axis=1), dtype=bool)
+        typo = has_address[i] & has_address[j] & (np.abs(by_i - by_j) < GENERATION_GAP)
+        hopeless &= ~typo
     keep = ~hopeless
     return Pairs(i[keep], j[keep], merged[keep], skipped)
 
@@ -170,49 +186,125 @@ class Field:
 
 DICE_CUTS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95)
 DICE_LEVELS = ("<0,70", "0,70-0,75", "0,75-0,80", "0,80-0,85", "0,85-0,90", "0,90-0,95", ">=0,95")
+# The address filter has fewer tokens and no salt: unrelated addresses score ~0.5.
+ADDRESS_DICE_CUTS = (0.60, 0.70, 0.80, 0.90, 0.95)
+ADDRESS_DICE_LEVELS = ("<0,60", "0,60-0,70", "0,70-0,80", "0,80-0,90", "0,90-0,95", ">=0,95")
 
-# What the shared keys say, worst first (`_evidence`). From level 5 on the birth date agrees
-# (day and month in either order); below, only the names agree phonetically.
-EVIDENCE_LEVELS = (
-    "kein Namensschlüssel",
-    "Namen phonetisch, Geburtsjahr verschieden",
-    "Namen phonetisch, Geburtsdatum fehlt",
-    "Namen phonetisch, Jahr gleich",
-    "Namen phonetisch, Jahr und Monat gleich",
-    "Geburtsdatum und nur Familienname",
-    "Geburtsdatum und ein Name",
-    "Geburtsdatum und beide Namen phonetisch",
-    "Name und Geburtsdatum exakt",
+# What the shared keys say, worst first (`_evidence`), with the defaults of the score model
+# (docs/linkage.md): P(level | match), P(level | non-match) among candidate pairs, and per
+# level P(Dice bin | match), P(Dice bin | non-match). Derived from the generator's error
+# model and the Dice values of balanced, birth-year-salted filters: unrelated ~0.5-0.65;
+# same names with another birth year <0.70 (salt); twins (family name and date agree) and
+# namesakes with the same year ~0.75-0.95; the same person with one spelling error
+# ~0.85-0.97. From EV_FAMILY_ONLY on the birth date agrees (day and month in either order).
+_EVIDENCE: tuple[tuple[str, float, float, tuple[float, ...], tuple[float, ...]], ...] = (
+    (
+        "kein Namensschlüssel",
+        0.001,
+        0.02,
+        (0.30, 0.10, 0.10, 0.10, 0.10, 0.15, 0.15),
+        (0.70, 0.10, 0.08, 0.05, 0.03, 0.02, 0.02),
+    ),
+    (
+        "Namen phonetisch, Geburtsjahre 15 und mehr Jahre auseinander",
+        0.001,
+        0.75,
+        (0.80, 0.05, 0.05, 0.03, 0.03, 0.02, 0.02),
+        (0.99, 0.004, 0.002, 0.001, 0.001, 0.001, 0.001),
+    ),
+    (
+        "Namen phonetisch, Geburtsjahre 1 bis 14 Jahre auseinander",
+        0.002,
+        0.05,
+        (0.80, 0.05, 0.05, 0.03, 0.03, 0.02, 0.02),
+        (0.99, 0.004, 0.002, 0.001, 0.001, 0.001, 0.001),
+    ),
+    (
+        "Namen phonetisch, Geburtsdatum fehlt",
+        0.002,
+        0.005,
+        (0.10, 0.10, 0.20, 0.20, 0.20, 0.10, 0.10),
+        (0.50, 0.20, 0.10, 0.10, 0.05, 0.03, 0.02),
+    ),
+    (
+        "Namen phonetisch, Jahr gleich",
+        0.003,
+        0.07,
+        (0.05, 0.05, 0.10, 0.20, 0.30, 0.20, 0.10),
+        (0.08, 0.10, 0.18, 0.22, 0.21, 0.20, 0.01),
+    ),
+    (
+        "Namen phonetisch, Jahr und Monat gleich",
+        0.004,
+        0.01,
+        (0.05, 0.05, 0.10, 0.20, 0.30, 0.20, 0.10),
+        (0.03, 0.05, 0.10, 0.20, 0.22, 0.25, 0.15),
+    ),
+    (
+        "Namen phonetisch und Anschrift gleich, Geburtsdatum abweichend (unter 15 Jahre)",
+        0.01,
+        0.0005,
+        (0.60, 0.05, 0.05, 0.05, 0.10, 0.10, 0.05),
+        (0.70, 0.05, 0.05, 0.05, 0.05, 0.05, 0.05),
+    ),
+    (
+        "Geburtsdatum und nur Familienname, Vorname verschieden",
+        0.006,
+        0.024,
+        (0.001, 0.003, 0.023, 0.10, 0.18, 0.64, 0.053),
+        (0.18, 0.21, 0.25, 0.27, 0.085, 0.004, 0.001),
+    ),
+    (
+        "Geburtsdatum und Familienname, Vorname fehlt",
+        0.002,
+        0.001,
+        (0.01, 0.02, 0.07, 0.25, 0.35, 0.25, 0.05),
+        (0.30, 0.20, 0.20, 0.15, 0.10, 0.04, 0.01),
+    ),
+    (
+        "Geburtsdatum und ein Name",
+        0.02,
+        0.065,
+        (0.002, 0.006, 0.03, 0.12, 0.16, 0.60, 0.082),
+        (0.40, 0.25, 0.19, 0.12, 0.03, 0.008, 0.002),
+    ),
+    (
+        "Geburtsdatum und beide Namen phonetisch",
+        0.12,
+        0.003,
+        (0.001, 0.004, 0.03, 0.10, 0.20, 0.33, 0.335),
+        (0.10, 0.10, 0.20, 0.20, 0.20, 0.15, 0.05),
+    ),
+    (
+        "Name und Geburtsdatum exakt",
+        0.837,
+        0.002,
+        (0.001, 0.001, 0.002, 0.005, 0.02, 0.07, 0.901),
+        (0.05, 0.05, 0.10, 0.15, 0.20, 0.25, 0.20),
+    ),
 )
-# Defaults (docs/linkage.md): P(evidence | match / non-match) among candidate pairs, and per
-# evidence level P(Dice bin | ...). Derived from the generator's error model and the Dice
-# values of balanced, birth-year-salted filters: unrelated ~0.5-0.65; same names with
-# another birth year <0.70 (salt); twins (family name and date agree) and namesakes with
-# the same year ~0.75-0.95; the same person with one spelling error ~0.85-0.97.
-_EVIDENCE_M = (0.001, 0.005, 0.002, 0.003, 0.004, 0.008, 0.02, 0.12, 0.837)
-_EVIDENCE_U = (0.02, 0.80, 0.005, 0.07, 0.01, 0.025, 0.065, 0.003, 0.002)
-_DICE_M = (
-    (0.30, 0.10, 0.10, 0.10, 0.10, 0.15, 0.15),
-    (0.80, 0.05, 0.05, 0.03, 0.03, 0.02, 0.02),
-    (0.10, 0.10, 0.20, 0.20, 0.20, 0.10, 0.10),
-    (0.05, 0.05, 0.10, 0.20, 0.30, 0.20, 0.10),
-    (0.05, 0.05, 0.10, 0.20, 0.30, 0.20, 0.10),
-    (0.001, 0.003, 0.023, 0.10, 0.18, 0.64, 0.053),
-    (0.002, 0.006, 0.03, 0.12, 0.16, 0.60, 0.082),
-    (0.001, 0.004, 0.03, 0.10, 0.20, 0.33, 0.335),
-    (0.001, 0.001, 0.002, 0.005, 0.02, 0.07, 0.901),
-)
-_DICE_U = (
-    (0.70, 0.10, 0.08, 0.05, 0.03, 0.02, 0.02),
-    (0.99, 0.004, 0.002, 0.001, 0.001, 0.001, 0.001),
-    (0.50, 0.20, 0.10, 0.10, 0.05, 0.03, 0.02),
-    (0.08, 0.10, 0.18, 0.22, 0.21, 0.20, 0.01),
-    (0.03, 0.05, 0.10, 0.20, 0.22, 0.25, 0.15),
-    (0.18, 0.21, 0.25, 0.27, 0.085, 0.004, 0.001),
-    (0.40, 0.25, 0.19, 0.12, 0.03, 0.008, 0.002),
-    (0.10, 0.10, 0.20, 0.20, 0.20, 0.15, 0.05),
-    (0.05, 0.05, 0.10, 0.15, 0.20, 0.25, 0.20),
-)
+EVIDENCE_LEVELS = tuple(row[0] for row in _EVIDENCE)
+_EVIDENCE_M = tuple(row[1] for row in _EVIDENCE)
+_EVIDENCE_U = tuple(row[2] for row in _EVIDENCE)
+_DICE_M = tuple(row[3] for row in _EVIDENCE)
+_DICE_U = tuple(row[4] for row in _EVIDENCE)
+(
+    EV_NONE,
+    EV_GENERATION,  # names agree, birth years GENERATION_GAP or more apart (father and son)
+    EV_NAMES_NEAR_YEAR,  # names agree, birth years 1..GENERATION_GAP-1 apart, address not
+    EV_NAMES_NO_DATE,
+    EV_NAMES_SAME_YEAR,
+    EV_NAMES_SAME_MONTH,
+    EV_DATE_TYPO_ADDRESS,  # names and address agree, birth date differs (< GENERATION_GAP)
+    EV_FAMILY_ONLY,  # birth date and family name agree, given name differs (twins?)
+    EV_NO_GIVEN,  # birth date and family name agree, given name missing
+    EV_ONE_NAME,
+    EV_BOTH_CODES,
+    EV_EXACT,
+) = range(len(_EVIDENCE))
+# Birth years this far apart are a generation apart (father and son): never one person on
+# names alone, whatever else agrees, the address included (`plausible`).
+GENERATION_GAP = 15
 
 
 def _joint(evidence: tuple[float, ...], dice: tuple[tuple[float, ...], ...]) -> tuple[float, ...]:
@@ -235,7 +327,16 @@ FIELDS: tuple[Field, ...] = (
     Field("nationality", ("verschieden", "gleich"), (0.05, 0.95), (0.5, 0.5)),
     Field("ags", ("verschieden", "gleich"), (0.1, 0.9), (0.7, 0.3)),
     Field("azr", ("verschieden", "gleich"), (0.01, 0.99), (0.995, 0.005)),
+    Field(
+        "address",
+        (*(f"Dice {d}" for d in ADDRESS_DICE_LEVELS), "gleiche Anschrift (exakt)"),
+        (0.01, 0.01, 0.02, 0.04, 0.07, 0.15, 0.70),
+        (0.60, 0.15, 0.10, 0.06, 0.03, 0.02, 0.04),
+    ),
 )
+ADDRESS_FIELD = len(FIELDS) - 1
+# address filter Dice >= 0.90 (or the same household key): "the address agrees"
+ADDRESS_STRONG_LEVEL = 4
 
 
 def _equal_level(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -258,13 +359,22 @@ def shares_key(codes: np.ndarray | None, i: np.ndarray, j: np.ndarray) -> np.nda
     return out
 
 
-def _evidence(data: LinkInput, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+def _evidence(
+    data: LinkInput, i: np.ndarray, j: np.ndarray, address_agrees: np.ndarray
+) -> np.ndarray:
+    """Evidence level per pair (`EVIDENCE_LEVELS`).
+
+    `address_agrees` turns "names agree, the birth date differs (years less than a
+    generation apart)" into its own level: whether such a pair is a date typo or a namesake
+    depends on the address, and only one joint level lets the score model learn that (as
+    separate fields, EM weighs the many namesakes of the name level against the address).
+    """
     keys = data.keys
     exact = shares_key(keys.get("name_dob"), i, j)
     names = shares_key(keys.get("phonetic"), i, j) | shares_key(keys.get("names"), i, j)
     dob = keys.get("dob_name")  # columns: family, given, birth name (kiim.link_encode.SPACES)
     if dob is None:
-        family = given = cross = swapped = np.zeros(len(i), dtype=bool)
+        family = given = cross = swapped = no_given = np.zeros(len(i), dtype=bool)
     else:
 
         def eq(a: int, b: int) -> np.ndarray:
@@ -274,24 +384,42 @@ def _evidence(data: LinkInput, i: np.ndarray, j: np.ndarray) -> np.ndarray:
         given = eq(1, 1)
         swapped = eq(0, 1) & eq(1, 0)
         cross = eq(0, 1) | eq(1, 0) | eq(2, 1) | eq(1, 2)
+        # the given-name key is missing (the date is not: `family` needs it)
+        no_given = (dob[i, 1] == 0) | (dob[j, 1] == 0)
     both = (family & given) | swapped
     by_i, by_j = data.birth_year[i], data.birth_year[j]
     known = (by_i != 0) & (by_j != 0)
     same_year = known & (by_i == by_j)
     same_month = data.birth_month[i] == data.birth_month[j]
+    near = known & (np.abs(by_i - by_j) < GENERATION_GAP)
     return np.select(
         [
             exact,
             both,
             given | cross,
+            family & no_given,
             family,
+            names & near & address_agrees,
             names & same_year & same_month,
             names & same_year,
             names & ~known,
+            names & near,
             names,
         ],
-        [8, 7, 6, 5, 4, 3, 2, 1],
-        0,
+        [
+            EV_EXACT,
+            EV_BOTH_CODES,
+            EV_ONE_NAME,
+            EV_NO_GIVEN,
+            EV_FAMILY_ONLY,
+            EV_DATE_TYPO_ADDRESS,
+            EV_NAMES_SAME_MONTH,
+            EV_NAMES_SAME_YEAR,
+            EV_NAMES_NO_DATE,
+            EV_NAMES_NEAR_YEAR,
+            EV_GENERATION,
+        ],
+        EV_NONE,
     )
 
 
@@ -300,7 +428,8 @@ def compare(data: LinkInput, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
     i, j = pairs.i, pairs.j
     dice = dice_pairs(data.clk, i, j)
     levels = np.empty((len(i), len(FIELDS)), dtype=np.int64)
-    evidence = _evidence(data, i, j)
+    address = address_levels(data, i, j)
+    evidence = _evidence(data, i, j, address >= ADDRESS_STRONG_LEVEL)
     dice_level = np.searchsorted(np.array(DICE_CUTS), dice, side="right")
     levels[:, 0] = evidence * len(DICE_LEVELS) + dice_level
     levels[:, 1] = _equal_level(data.sex[i], data.sex[j])
@@ -308,7 +437,27 @@ def compare(data: LinkInput, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
     levels[:, 3] = _equal_level(data.ags[i], data.ags[j])
     azr = data.keys.get("azr")
     levels[:, 4] = -1 if azr is None else _equal_level(azr[i, 0], azr[j, 0])
+    # a date-typo level already holds the address agreement: counting it again would weigh
+    # the same evidence twice
+    levels[:, ADDRESS_FIELD] = np.where(evidence == EV_DATE_TYPO_ADDRESS, -1, address)
     return levels, dice
+
+
+def address_levels(data: LinkInput, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """Address comparison per pair: Dice bin of the address filters, or "same household".
+
+    -1 (no weight) when either record has no address filter: agencies that deliver no
+    address are scored exactly as before.
+    """
+    if data.clk_address is None:
+        return np.full(len(i), -1, dtype=np.int64)
+    dice = dice_pairs(data.clk_address, i, j)
+    level = np.searchsorted(np.array(ADDRESS_DICE_CUTS), dice, side="right")
+    household = data.keys.get("household")
+    if household is not None:
+        level = np.where(_column_equal(household, i, j, 0, 0), len(ADDRESS_DICE_LEVELS), level)
+    present = np.asarray(data.clk_address.any(axis=1), dtype=bool)
+    return np.where(present[i] & present[j], level, -1)
 
 
 # ---------------------------------------------------------------------------------- score
@@ -400,37 +549,48 @@ class ScoreModel:
 
 MATCH_WEIGHT = 0.0  # posterior match probability 0.5
 HYSTERESIS = 6.0  # a pair linked last month stays linked down to weight -6 (p ~ 0.016)
-EV_NAMES_NO_DATE = 2  # evidence level "names agree, a birth date is missing"
-EV_FAMILY_ONLY = 5  # evidence level "birth date and family name agree, given name does not"
 TWIN_MIN_DICE_LEVEL = 5  # Dice >= 0.90 needed at EV_FAMILY_ONLY
 
 
 def plausible(levels: np.ndarray) -> np.ndarray:
     """Hard rules a pair must pass whatever its weight (docs/linkage.md, "Plausibility").
 
-    * Names alone never link records whose known birth dates differ (father and son, namesakes
-      of one birth year): only a shared date key (levels >= 5) or a missing date (level 2) can.
+    * A shared birth date key (levels >= EV_FAMILY_ONLY) or a missing date may link.
     * Same date and family name but another given name (twins, siblings) links only with a
-      Dice >= 0.90, i.e. when the given names are still close (a typo, a transliteration).
-    * A shared AZR number overrides both: it identifies the person.
+      Dice >= 0.90, i.e. when the given names are still close (a typo, a transliteration);
+      a missing given name is not another given name (EV_NO_GIVEN).
+    * Names that agree while the birth dates differ (a date typo, or father and son, or
+      namesakes) link only when the address agrees as well (EV_DATE_TYPO_ADDRESS: Dice of the
+      address filters >= 0.90 or the same household key) AND the birth years are less than
+      `GENERATION_GAP` apart: then a typo in the date is far likelier than a second person
+      of that name in the same home, while father and son, who may share name and home,
+      are a generation apart and never link.
+    * A shared AZR number overrides all of these: it identifies the person.
     """
     evidence, dice_bin = levels[:, 0] // len(DICE_LEVELS), levels[:, 0] % len(DICE_LEVELS)
-    ok = (evidence >= EV_FAMILY_ONLY) | (evidence == EV_NAMES_NO_DATE)
+    ok = (evidence >= EV_DATE_TYPO_ADDRESS) | (evidence == EV_NAMES_NO_DATE)
     ok &= ~((evidence == EV_FAMILY_ONLY) & (dice_bin < TWIN_MIN_DICE_LEVEL))
     return ok | (levels[:, 4] == 1)
 
 
 def decide(
-    levels: np.ndarray, weights: np.ndarray, flags: np.ndarray, *, threshold: float = MATCH_WEIGHT
+    levels: np.ndarray,
+    weights: np.ndarray,
+    flags: np.ndarray,
+    *,
+    threshold: float = MATCH_WEIGHT,
+    rules: bool = True,
 ) -> np.ndarray:
     """Accepted pairs: plausible, and weight above the threshold (lower for known links).
 
     The lower bar for pairs whose records had one person key last month keeps a person's
     records together when this month's EM estimates move a borderline pair a little: without
-    it, person keys would flicker.
+    it, person keys would flicker. `rules=False` skips `plausible`: only for benchmarks that
+    measure what the score model alone does (never in a monthly run).
     """
     known = (flags & SPACE_BITS["prior"]) != 0
-    return plausible(levels) & (weights >= np.where(known, threshold - HYSTERESIS, threshold))
+    accepted = weights >= np.where(known, threshold - HYSTERESIS, threshold)
+    return accepted & plausible(levels) if rules else accepted
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -530,14 +690,18 @@ def link_records(
     max_block: int = DEFAULT_MAX_BLOCK,
     fit: bool = True,
     threshold: float = MATCH_WEIGHT,
+    rules: bool = True,
 ) -> LinkResult:
-    """Block, compare, score (EM), decide and cluster one period's records."""
+    """Block, compare, score (EM), decide and cluster one period's records.
+
+    `rules=False` (benchmarks only) accepts on the weight alone, without `plausible`.
+    """
     pairs = candidate_pairs(data, max_block=max_block)
     levels, dice = compare(data, pairs)
     model = ScoreModel()
     if fit:
         model.fit(levels)
     weights = model.weights(levels)
-    accepted = decide(levels, weights, pairs.flags, threshold=threshold)
+    accepted = decide(levels, weights, pairs.flags, threshold=threshold, rules=rules)
     clustering = cluster(data.agency, pairs.i[accepted], pairs.j[accepted], weights[accepted])
     return LinkResult(clustering.labels, pairs, weights, accepted, dice, model, clustering)

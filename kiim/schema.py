@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pyarrow as pa
 
-from kiim.config import Agency, Role
+from kiim.config import ADDRESS_FIELDS, Agency, Role
 
 ARROW_TYPES: dict[str, pa.DataType] = {
     "string": pa.string(),
@@ -33,6 +33,25 @@ LINK_KEY_COLUMNS = [
     "lk_azr",
 ]
 CLK_COLUMN = "clk"
+# Address encodings, only in the contract of an agency that delivers an address part
+# (`delivers_address`), so the other agencies' files do not change (kiim/link_encode.py).
+ADDRESS_KEY_COLUMNS = [
+    "lk_addr_family",
+    "lk_addr_given",
+    "lk_addr_dob",
+    "lk_street_family",
+    "lk_street_given",
+    "lk_street_dob",
+]
+HOUSEHOLD_KEY_COLUMN = "lk_household"
+ADDRESS_CLK_COLUMN = "lk_address_clk"  # lk_: the publication guard refuses the prefix
+
+
+def delivers_address(agency: Agency) -> bool:
+    """Does the agency deliver any address part as a direct identifier (linkage input)?"""
+    return any(
+        c.field in ADDRESS_FIELDS for c in agency.columns if c.role is Role.direct_identifier
+    )
 
 
 def pseudonymised_schema(agency: Agency) -> pa.Schema:
@@ -43,6 +62,9 @@ def pseudonymised_schema(agency: Agency) -> pa.Schema:
     ]
     fields += [pa.field(c, pa.string()) for c in LINK_KEY_COLUMNS]
     fields.append(pa.field(CLK_COLUMN, pa.binary()))
+    if delivers_address(agency):
+        fields += [pa.field(c, pa.string()) for c in [*ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN]]
+        fields.append(pa.field(ADDRESS_CLK_COLUMN, pa.binary()))
     for col in agency.columns:
         if col.role is Role.quasi_identifier:
             if col.generalise == "year_month":

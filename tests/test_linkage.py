@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import date
 from typing import Any
 
@@ -28,10 +28,12 @@ from kiim.generate import generate
 from kiim.ingest import find_extract, read_extract
 from kiim.link import assign_keys, link_period
 from kiim.link_encode import (
+    house_numbers,
     keyed_key,
     keyed_key_reference,
     siphash24_reference,
     sorted_day_month,
+    street_names,
 )
 from kiim.link_match import (
     LinkInput,
@@ -42,7 +44,14 @@ from kiim.link_match import (
 from kiim.linkage_eval import evaluate_linkage, record_keys, score_assignment
 from kiim.problems import ExtractError
 from kiim.pseudonymise import PurposeKeys, link_encodings
-from kiim.schema import CLK_COLUMN, LINK_KEY_COLUMNS
+from kiim.schema import (
+    ADDRESS_CLK_COLUMN,
+    ADDRESS_KEY_COLUMNS,
+    CLK_COLUMN,
+    HOUSEHOLD_KEY_COLUMN,
+    LINK_KEY_COLUMNS,
+    pseudonymised_schema,
+)
 from kiim.workspace import REPO_ROOT, Workspace
 from pseudonymization import dice, from_binary_array
 
@@ -147,21 +156,26 @@ def _table(agency: Any, rows: list[dict]) -> pa.Table:
     return pa.table({f: pa.array([r[f] for r in rows], types.get(f, pa.string())) for f in fields})
 
 
-def _link(rows: dict[str, list[dict]], con: duckdb.DuckDBPyConnection, period: str = PERIOD):
-    for agency in AGENCIES:
+def _link(
+    rows: dict[str, list[dict]],
+    con: duckdb.DuckDBPyConnection,
+    period: str = PERIOD,
+    agencies: Sequence[Any] = AGENCIES,
+):
+    for agency in agencies:
         store(
             con,
             agency.agency,
             pseudonymise_rows(agency, _table(agency, rows[agency.agency]), period, MASTER),
         )
-    stats = link_period(con, period, AGENCIES)
+    stats = link_period(con, period, list(agencies))
     assigned = con.execute(
         "select agency, record_key, person_key from linkage.record_person where period = ?",
         [period],
     ).fetchall()
     by_record = {(a, r): p for a, r, p in assigned}
     keys = {}
-    for agency in AGENCIES:
+    for agency in agencies:
         ids = [r["record_id"] for r in rows[agency.agency]]
         pseudonyms = record_keys([agency.agency] * len(ids), ids, MASTER).to_pylist()
         keys.update(
@@ -238,6 +252,203 @@ def test_background_links_exactly_and_stats_add_up(hand_linked: dict) -> None:
     assert stats.persons == len(set(keys.values()))
     assert stats.new_persons == stats.persons and stats.known_persons == 0
     assert stats.candidate_pairs >= stats.accepted_pairs > 0
+
+
+# ------------------------------------------------------------------------------ addresses
+
+# the register delivers street and house number apart, the office one "street and number"
+# column (as the registration office's export does); the third office delivers no address
+ADDRESS_REGISTER = simple_agency(
+    "addr_register",
+    [
+        "record_id",
+        "family_name",
+        "given_names",
+        "birth_date",
+        "sex",
+        "nationality",
+        "ags",
+        "street",
+        "house_number",
+        "postcode",
+        "locality",
+    ],
+)
+ADDRESS_OFFICE = simple_agency(
+    "addr_office",
+    [
+        "record_id",
+        "family_name",
+        "given_names",
+        "birth_date",
+        "sex",
+        "nationality",
+        "ags",
+        "street",
+        "address_extra",
+        "postcode",
+        "locality",
+    ],
+)
+NO_ADDRESS_OFFICE = simple_agency(
+    "plain_office",
+    ["record_id", "family_name", "given_names", "birth_date", "sex", "nationality", "ags"],
+)
+ADDRESS_AGENCIES = [ADDRESS_REGISTER, ADDRESS_OFFICE, NO_ADDRESS_OFFICE]
+_STREETS = ["Bahnhofstraße", "Lindenweg", "Am Markt", "Gartenstraße", "Schulstraße", "Ringstraße"]
+
+# (case, register record, office record, register address (street, number), office street)
+DATE_TYPOS: list[tuple[str, tuple, tuple]] = [
+    ("year_digit", ("Petrenko", "Oksana", "1984-03-12", "w", "UKR"), ("Petrenko", "Oksana", "1986-03-12", "w", "UKR")),
+    ("day_digits", ("Osman", "Yusuf", "1979-06-14", "m", "SYR"), ("Osman", "Yusuf", "1979-06-19", "m", "SYR")),
+    ("month_and_year", ("Rahimi", "Farid", "2001-02-10", "m", "AFG"), ("Rahimi", "Farid", "2003-11-10", "m", "AFG")),
+]  # fmt: skip
+CONTROL_FAMILY = {"Petrenko": "Melnyk", "Osman": "Yilmaz", "Rahimi": "Karimi"}
+ADDRESS_FATHER_SON = (
+    ("Nowak", "Piotr", "1961-02-11", "m", "POL"),
+    ("Nowak", "Piotr", "1989-09-23", "m", "POL"),
+)
+ADDRESS_TWINS = (
+    ("Haddad", "Lina", "2012-04-05", "w", "SYR"),
+    ("Haddad", "Rana", "2012-04-05", "w", "SYR"),
+)
+
+
+def _address_row(
+    rid: str, person: tuple, street: str, number: str | None, *, combined: bool = False
+) -> dict:
+    row = _row(rid, person)
+    row.update(
+        {
+            "street": f"{street} {number}" if combined and number else street,
+            "house_number": None if combined else number,
+            "address_extra": None,
+            "postcode": "15907",
+            "locality": "Lübben (Spreewald)",
+        }
+    )
+    return row
+
+
+def _link_addresses(rows: dict[str, list[dict]], con: duckdb.DuckDBPyConnection) -> dict:
+    return _link(rows, con, agencies=ADDRESS_AGENCIES)[1]
+
+
+@pytest.fixture(scope="module")
+def address_linked() -> dict:
+    rows: dict[str, list[dict]] = {a.agency: [] for a in ADDRESS_AGENCIES}
+    reg, office, plain = (rows[a.agency] for a in ADDRESS_AGENCIES)
+    for k, person in enumerate(_background(40)):
+        street, number = _STREETS[k % len(_STREETS)], str(k + 1)
+        reg.append(_address_row(f"R-bg{k}", person, street, number))
+        office.append(_address_row(f"O-bg{k}", person, street, number, combined=True))
+        plain.append(_row(f"P-bg{k}", person))
+    for k, (case, in_register, in_office) in enumerate(DATE_TYPOS):
+        number = str(100 + k)
+        reg.append(_address_row(f"R-{case}", in_register, "Gartenstraße", number))
+        office.append(_address_row(f"O-{case}", in_office, "Gartenstr.", number, combined=True))
+        # the same typo of another person, at an office without address: only the names
+        # agree, so the register's record must stay apart
+        other = CONTROL_FAMILY[in_register[0]]
+        reg.append(_address_row(f"R-ctl-{case}", (other, *in_register[1:]), "Gartenstraße", "9"))
+        plain.append(_row(f"P-ctl-{case}", (other, *in_office[1:])))
+    father, son = ADDRESS_FATHER_SON
+    reg.append(_address_row("R-father", father, "Lindenweg", "4"))
+    office.append(_address_row("O-son", son, "Lindenweg", "4", combined=True))
+    twin1, twin2 = ADDRESS_TWINS
+    reg.append(_address_row("R-twin1", twin1, "Ringstraße", "7"))
+    office.append(_address_row("O-twin2", twin2, "Ringstraße", "7", combined=True))
+    for case, in_register, in_plain in VARIATIONS[:4]:
+        reg.append(_address_row(f"R-{case}", in_register, "Schulstraße", "1"))
+        plain.append(_row(f"P-{case}", in_plain))
+    con = duckdb.connect()
+    keys = _link_addresses(rows, con)
+    con.close()
+    return keys
+
+
+@pytest.mark.parametrize("case", [c[0] for c in DATE_TYPOS])
+def test_date_typo_links_when_the_address_agrees(address_linked: dict, case: str) -> None:
+    assert (
+        address_linked[("addr_register", f"R-{case}")]
+        == address_linked[("addr_office", f"O-{case}")]
+    )
+
+
+@pytest.mark.parametrize("case", [c[0] for c in DATE_TYPOS])
+def test_date_typo_without_address_does_not_link(address_linked: dict, case: str) -> None:
+    keys = address_linked
+    assert keys[("plain_office", f"P-ctl-{case}")] != keys[("addr_register", f"R-ctl-{case}")]
+
+
+def test_father_and_son_at_the_same_address_do_not_link(address_linked: dict) -> None:
+    assert address_linked[("addr_register", "R-father")] != address_linked[("addr_office", "O-son")]
+
+
+def test_twins_at_the_same_address_do_not_link(address_linked: dict) -> None:
+    assert (
+        address_linked[("addr_register", "R-twin1")] != address_linked[("addr_office", "O-twin2")]
+    )
+
+
+def test_records_without_address_link_as_before(address_linked: dict) -> None:
+    keys = address_linked
+    for k in range(40):
+        person = keys[("addr_register", f"R-bg{k}")]
+        assert keys[("addr_office", f"O-bg{k}")] == person
+        assert keys[("plain_office", f"P-bg{k}")] == person
+    for case, _, _ in VARIATIONS[:4]:
+        assert keys[("plain_office", f"P-{case}")] == keys[("addr_register", f"R-{case}")], case
+
+
+def test_address_encodings_only_where_delivered_and_never_in_clear() -> None:
+    person = ("Petrenko", "Oksana", "1984-03-12", "w", "UKR")
+    row = _address_row("R-1", person, "Gartenstraße", "15a")
+    table = pseudonymise_rows(ADDRESS_REGISTER, _table(ADDRESS_REGISTER, [row]), PERIOD, MASTER)
+    assert {*ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN, ADDRESS_CLK_COLUMN} <= set(
+        table.column_names
+    )
+    assert not set(ADDRESS_KEY_COLUMNS) & set(pseudonymised_schema(NO_ADDRESS_OFFICE).names)
+    assert not set(ADDRESS_KEY_COLUMNS) & set(pseudonymised_schema(REGISTER).names)
+    text = " ".join(
+        str(v) for c in table.columns if pa.types.is_string(c.type) for v in c.to_pylist()
+    ).upper()
+    for clear in ("GARTEN", "15907", "LUEBBEN", "LÜBBEN", "PETRENKO", "OKSANA"):
+        assert clear not in text, clear
+    assert not [c for c in table.column_names if c in ("street", "postcode", "locality")]
+    # the same address under another key: unrelated keys and filter
+    other = pseudonymise_rows(
+        ADDRESS_REGISTER, _table(ADDRESS_REGISTER, [row]), PERIOD, secrets.token_bytes(32)
+    )
+    for column in [*ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN]:
+        assert table[column][0].as_py() != other[column][0].as_py(), column
+    mine = from_binary_array(table[ADDRESS_CLK_COLUMN])
+    theirs = from_binary_array(other[ADDRESS_CLK_COLUMN])
+    assert dice(mine, theirs)[0] < 0.7
+    assert dice(mine, from_binary_array(table[CLK_COLUMN]))[0] < 0.7  # own purpose key
+
+
+def test_an_office_with_street_and_number_only_matches_the_full_address() -> None:
+    street_only = simple_agency("shelter", ["record_id", "family_name", "given_names", "street"])
+    person = ("Petrenko", "Oksana", "1984-03-12", "w", "UKR")
+    full = _address_row("R-1", person, "Gartenstraße", "15a")
+    full["address_extra"] = None
+    partial = {**_row("S-1", person), "street": "Gartenstr. 15 a"}
+    ours = pseudonymise_rows(ADDRESS_REGISTER, _table(ADDRESS_REGISTER, [full]), PERIOD, MASTER)
+    theirs = pseudonymise_rows(street_only, _table(street_only, [partial]), PERIOD, MASTER)
+    similarity = dice(
+        from_binary_array(ours[ADDRESS_CLK_COLUMN]), from_binary_array(theirs[ADDRESS_CLK_COLUMN])
+    )[0]
+    assert similarity >= 0.95
+    assert ours["lk_street_family"][0].as_py() == theirs["lk_street_family"][0].as_py()
+
+
+def test_house_number_and_street_spellings_agree() -> None:
+    numbers = house_numbers(pa.array(["12a", "12 A", "Bahnhofstr. 12a", "12-14", "Am Markt", None]))
+    assert numbers.to_pylist() == ["12A", "12A", "12A", "12", None, None]
+    spellings = ["Bahnhofstr. 12a", "Bahnhofstraße 12 a", "BAHNHOFSTRASSE", "Bahnhof Str. 12a"]
+    assert len(set(street_names(pa.array(spellings)).to_pylist())) == 1
+    assert street_names(pa.array(["Straße des 17. Juni 5"])).to_pylist() == ["STR JUNI"]
 
 
 # ------------------------------------------------------------------- encodings and keys

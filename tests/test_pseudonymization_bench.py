@@ -34,3 +34,25 @@ def test_duckdb_variant_equals_keyed_hash() -> None:
     ids = synthetic_identities(200)["family"]
     for key in (os.urandom(32), os.urandom(100)):
         assert keyed_hash_duckdb(ids, key, hex_chars=20).equals(keyed_hash(ids, key, hex_chars=20))
+
+
+def test_link_encodings_benchmark_reports_rates_and_parts() -> None:
+    import kiim.link_encode
+    import kiim.pseudonymise
+    from kiim.bench_encode import identities, time_link_encodings
+    from pseudonymization import bloom
+
+    batches = identities(1500)
+    affinity = os.sched_getaffinity(0)
+    result = time_link_encodings(batches)
+    records = sum(table.num_rows for _, table in batches)
+    assert result["records"] == records == result["warm"]["records"] > 0
+    assert result["encode_records_per_s"] > 0 and result["encode_cpu_seconds"] > 0
+    parts = result["parts_cpu_seconds"]
+    assert {"names", "keys", "clk", "other"} <= set(parts) and min(parts.values()) >= 0
+    assert sum(parts.values()) >= result["encode_cpu_seconds"] * 0.999
+    assert [a["agency"] for a in result["agencies"]] == [a.agency for a, _ in batches]
+    # the measurement leaves nothing behind: functions, caches, core affinity
+    assert kiim.pseudonymise.keyed_combo is kiim.link_encode.keyed_combo
+    assert not bloom._CACHES
+    assert os.sched_getaffinity(0) == affinity

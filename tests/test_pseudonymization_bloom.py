@@ -52,6 +52,7 @@ def test_chunk_boundaries_do_not_change_the_result(monkeypatch: pytest.MonkeyPat
     expected = clk_encode_reference(*args, salt=salt)
     monkeypatch.setattr(bloom_module, "_ROW_CHUNK", 7)
     monkeypatch.setattr(bloom_module, "_MASK_CHUNK", 11)
+    bloom_module.clear_cache()  # so the masks are built here, in chunks
     assert np.array_equal(clk_encode(*args, salt=salt), expected)
 
 
@@ -155,3 +156,57 @@ def test_rejects_bad_shapes() -> None:
         clk_encode(["a"], ["b", "c"], ["2000-01-01"], KEY)
     with pytest.raises(ValueError):
         clk_encode(["a"], ["b"], ["2000-01-01"], b"short")
+
+
+def _reference_case(n: int, seed: int) -> tuple[tuple, dict]:
+    data = synthetic_identities(n, seed=seed)
+    salt = pa.compute.utf8_slice_codeunits(data["birth_date"], 0, 4)
+    args = (data["family"], data["given"], data["birth_date"], KEY)
+    return args, {"salt": salt, "birth_name": data["family"][::-1]}
+
+
+def test_cached_masks_do_not_change_the_result() -> None:
+    """A batch encodes the same with masks left by earlier batches as with a fresh cache."""
+    args, kwargs = _reference_case(400, seed=11)
+    first, _ = _reference_case(300, seed=12)
+    bloom_module.clear_cache()
+    cold = clk_encode(*args, **kwargs)
+    clk_encode(*first, salt=kwargs["salt"][:300])  # shares many (salt, token) pairs
+    warm = clk_encode(*args, **kwargs)
+    assert np.array_equal(cold, warm)
+    assert np.array_equal(warm, clk_encode_reference(*args, **kwargs))
+
+
+def test_block_sizes_and_hashed_distinct_give_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
+    args, kwargs = _reference_case(250, seed=13)
+    expected = clk_encode_reference(*args, **kwargs)
+    bloom_module.clear_cache()
+    monkeypatch.setattr(bloom_module, "_GROUP_BLOCK", 3)
+    monkeypatch.setattr(bloom_module, "_DENSE_LIMIT", 10)  # pandas factorisation instead
+    assert np.array_equal(clk_encode(*args, **kwargs), expected)
+
+
+def test_dictionary_columns_equal_plain_columns() -> None:
+    args, kwargs = _reference_case(200, seed=14)
+    family, given, dob, key = args
+    encoded = clk_encode(
+        family.dictionary_encode(),
+        pa.chunked_array([given[:50], given[50:]]),
+        dob.dictionary_encode(),
+        key,
+        salt=kwargs["salt"].dictionary_encode(),
+        birth_name=kwargs["birth_name"].dictionary_encode(),
+    )
+    assert np.array_equal(encoded, clk_encode(*args, **kwargs))
+
+
+def test_address_style_and_unusual_dates_equal_reference() -> None:
+    """Unsalted, other k, no dates (the address filter), and date strings off the ISO path."""
+    streets = ["Bahnhofstr", "Am Markt", None, "Groß-Köriser Weg", "Str", "De", ""]
+    places = ["Königs Wusterhausen", "Wildau", "Zeuthen", None, "X", "Wildau", "Eichwalde"]
+    dates = [" 1985-03-07 ", "1985-03-07T10:00", "١٩٨٥-٠٣-٠٧", "07.03.1985", None, "", "2001-1-1"]
+    for dob in ([None] * len(streets), dates):
+        kwargs = {"birth_name": places[::-1], "k": 8, "bits": 512}
+        fast = clk_encode(streets, places, dob, KEY, **kwargs)  # type: ignore[arg-type]
+        ref = clk_encode_reference(streets, places, dob, KEY, **kwargs)  # type: ignore[arg-type]
+        assert np.array_equal(fast, ref)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import string
 
 import pyarrow as pa
 import pytest
@@ -17,6 +18,7 @@ from pseudonymization import (
     normalize_name,
     normalize_names,
 )
+from pseudonymization.normalize import normalize_distinct
 
 ONLY_AZ = re.compile(r"^[A-Z]+(?: [A-Z]+)*$")
 
@@ -115,3 +117,25 @@ def test_vectorised_matches_scalar() -> None:
     assert out.to_pylist() == [normalize_name(v) for v in values]
     assert normalize_names(pa.chunked_array([["Ä"], [None]])).to_pylist() == ["AE", None]
     assert normalize_names([]).to_pylist() == []
+
+
+# ASCII (the Arrow fast path), particles as words (its scalar fallback), and any Unicode
+_NAME_TEXT = st.one_of(
+    st.none(),
+    st.text(alphabet=string.ascii_letters + " -'.,0123456789\t", max_size=24),
+    st.builds(
+        lambda particle, rest: f"{particle} {rest}",
+        st.sampled_from([*sorted(PARTICLES), "al", "Von", "de"]),
+        st.text(alphabet=string.ascii_letters + " -", max_size=10),
+    ),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_NAME_TEXT, max_size=40))
+@example(["Al-Hassan", "De", "VON DER", "bin Salim", "  ", "O'Brien", "Müller", None, "x1y"])
+def test_column_path_equals_scalar(values: list[str | None]) -> None:
+    expected = [normalize_name(v) for v in values]
+    assert normalize_names(values).to_pylist() == expected
+    assert normalize_distinct(pa.array(values, pa.string())).to_pylist() == expected

@@ -1,0 +1,198 @@
+"""Encoding benchmark: `link_encodings` on a generated district month, on one core.
+
+The issue's target is a rate per core for everything `link_encodings` builds per record (the
+keyed blocking keys with their Kölner Phonetik codes, the salted, balanced, permuted CLK).
+Measured on realistic identities: the generator's month of every agency (`kiim.generate`,
+read back with `read_extract` exactly as a monthly run reads it), so names are as many and
+as varied as in a district, with the realistic error model.
+
+* `identities(persons)`: the parsed extracts of one generated month;
+* `time_link_encodings(batches)`: pins the process to one core, clears the Bloom mask cache
+  and times `link_encodings` over all batches (wall clock and CPU time), with the share of
+  each part; then the same batches once more with the caches filled (a second month in
+  the same process). `kiim.bench_linkage.bench_synthetic` and `kiim bench` can report its
+  `encode_records_per_s` instead of timing `link_encodings` themselves.
+
+`python -m kiim.bench_encode [persons] [--profile]` prints the result as JSON (and with
+`--profile` the functions with the most own time). Nothing identifying is written or printed:
+the extracts live in a temporary folder and the result holds counts and timings only.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import io
+import json
+import os
+import pstats
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+import kiim.pseudonymise as pseudonymise
+from kiim.config import Agency, load_agencies
+from kiim.pseudonymise import PurposeKeys, link_encodings
+from kiim.workspace import REPO_ROOT
+from pseudonymization import bloom
+
+BENCH_KEY = b"kiim-linkage-benchmark-key-0123456789abcdef"  # synthetic data only
+
+# What each timed function of `link_encodings` stands for. Patched on the module for the
+# duration of a measurement only; the remainder (first words, dates, Arrow glue) is "other".
+_PARTS: dict[str, str] = {
+    "normalised_names": "names",
+    "map_shared": "phonetic",
+    "keyed_combo": "keys",
+    "keyed_hash": "azr",
+    "clk_encode": "clk",
+    "to_binary_array": "clk",
+    "address_encodings": "address",
+}
+
+
+def identities(
+    persons: int = 200_000, period: str = "2026-10", seed: int = 20261
+) -> list[tuple[Agency, pa.Table]]:
+    """The parsed extracts (canonical columns) of every agency for one generated month."""
+    from kiim.generate import generate
+    from kiim.ingest import find_extract, read_extract
+
+    agencies = load_agencies(REPO_ROOT / "config")
+    batches = []
+    with tempfile.TemporaryDirectory(prefix="kiim_encbench_") as tmp:
+        inbox = Path(tmp) / "inbox"
+        generate(period, persons, inbox, Path(tmp) / "truth", seed=seed)
+        for agency in agencies:
+            path = find_extract(agency, inbox, period)
+            if path is not None:
+                batches.append((agency, read_extract(agency, path).table))
+    return batches
+
+
+@contextmanager
+def _one_core() -> Iterator[None]:
+    """Pin this process to one core (rates are per core), restore the old set afterwards."""
+    if not hasattr(os, "sched_setaffinity"):  # pragma: no cover - not Linux
+        yield
+        return
+    old = os.sched_getaffinity(0)
+    os.sched_setaffinity(0, {min(old)})
+    try:
+        yield
+    finally:
+        os.sched_setaffinity(0, old)
+
+
+@contextmanager
+def _timed_parts(seconds: dict[str, float]) -> Iterator[None]:
+    """Add the CPU seconds of each function in `_PARTS` to `seconds[part]` while active."""
+    originals = {
+        name: getattr(pseudonymise, name) for name in _PARTS if hasattr(pseudonymise, name)
+    }
+
+    def timed(name: str, func: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            start = time.process_time()
+            try:
+                return func(*args, **kwargs)
+            finally:
+                part = _PARTS[name]
+                seconds[part] = seconds.get(part, 0.0) + time.process_time() - start
+
+        return wrapper
+
+    try:
+        for name, func in originals.items():
+            setattr(pseudonymise, name, timed(name, func))
+        yield
+    finally:
+        for name, func in originals.items():
+            setattr(pseudonymise, name, func)
+
+
+def _pass(batches: Sequence[tuple[Agency, pa.Table]], keys: PurposeKeys) -> dict[str, Any]:
+    parts: dict[str, float] = {}
+    per_agency = []
+    wall = cpu = 0.0
+    with _timed_parts(parts):
+        for agency, table in batches:
+            w0, c0 = time.perf_counter(), time.process_time()
+            link_encodings(table, keys, agency)
+            w, c = time.perf_counter() - w0, time.process_time() - c0
+            wall, cpu = wall + w, cpu + c
+            per_agency.append(
+                {"agency": agency.agency, "records": table.num_rows, "seconds": w, "cpu": c}
+            )
+    records = sum(t.num_rows for _, t in batches)
+    parts["other"] = max(0.0, cpu - sum(parts.values()))
+    return {
+        "records": records,
+        "encode_seconds": wall,
+        "encode_cpu_seconds": cpu,
+        "encode_records_per_s": records / wall if wall else None,
+        "encode_records_per_cpu_s": records / cpu if cpu else None,
+        "parts_cpu_seconds": parts,
+        "agencies": per_agency,
+    }
+
+
+def time_link_encodings(
+    batches: Sequence[tuple[Agency, pa.Table]], master: bytes = BENCH_KEY, *, warm: bool = True
+) -> dict[str, Any]:
+    """Rates of `link_encodings` over `batches` on one core, first with empty caches.
+
+    Keys: records, encode_seconds (wall), encode_cpu_seconds, encode_records_per_s (wall),
+    encode_records_per_cpu_s, parts_cpu_seconds (names, phonetic, keys, azr, clk, address,
+    other), agencies (per batch), and under `warm` the same for a second pass whose Bloom
+    masks are already cached. Wall and CPU time agree on an idle core; on a shared machine
+    the CPU time is the steadier figure.
+    """
+    keys = PurposeKeys(master)
+    with _one_core():
+        bloom.clear_cache()
+        result = _pass(batches, keys)
+        if warm:
+            result["warm"] = _pass(batches, keys)
+        bloom.clear_cache()
+    result["cores"] = 1
+    return result
+
+
+def profile_link_encodings(
+    batches: Sequence[tuple[Agency, pa.Table]], master: bytes = BENCH_KEY, top: int = 25
+) -> str:
+    """cProfile listing (own time) of one cold pass, for finding what bounds the rate."""
+    keys = PurposeKeys(master)
+    profiler = cProfile.Profile()
+    with _one_core():
+        bloom.clear_cache()
+        profiler.enable()
+        for agency, table in batches:
+            link_encodings(table, keys, agency)
+        profiler.disable()
+        bloom.clear_cache()
+    out = io.StringIO()
+    pstats.Stats(profiler, stream=out).sort_stats("tottime").print_stats(top)
+    return out.getvalue()
+
+
+def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual benchmark
+    args = sys.argv[1:] if argv is None else argv
+    numbers = [a for a in args if not a.startswith("--")]
+    persons = int(numbers[0]) if numbers else 200_000
+    batches = identities(persons)
+    result = {"persons": persons, **time_link_encodings(batches)}
+    print(json.dumps(result, indent=2, default=float))
+    if "--profile" in args:
+        print(profile_link_encodings(batches))
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
