@@ -9,6 +9,7 @@ export OPENBLAS_NUM_THREADS := 1
 
 PERIOD ?= 2026-10
 PERSONS ?= 5000
+BENCH_PERSONS ?= 200000
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 
 .PHONY: setup demo test lint bench clean
@@ -27,6 +28,9 @@ lint: setup
 
 test: lint
 	$(UV) run pytest
+
+bench: setup
+	$(UV) run kiim bench --persons $(BENCH_PERSONS)
 
 clean:
 	rm -rf data .pytest_cache .mypy_cache .ruff_cache dbt_project/target dbt_project/logs

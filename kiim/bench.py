@@ -190,6 +190,19 @@ def run_bench(
     result.side_by_side["encoders"] = bench_pseudonymization(
         min(encoder_sample, max(10_000, persons))
     )
+    from kiim.bench_encode import identities, time_link_encodings
+
+    # everything linkage encodes per record (keys + CLK) on one core, on a generated month
+    encoding = time_link_encodings(identities(min(encoder_sample, persons)))
+    result.side_by_side["link_encodings_one_core"] = {
+        k: encoding[k]
+        for k in (
+            "records",
+            "encode_records_per_s",
+            "encode_records_per_cpu_s",
+            "parts_cpu_seconds",
+        )
+    } | {"warm_records_per_cpu_s": encoding["warm"]["encode_records_per_cpu_s"]}
     if with_airflow:
         result.side_by_side["airflow"] = _airflow_month(ws, periods[-1], persons)
         dag_s = result.side_by_side["airflow"].get("dag_run_seconds")
