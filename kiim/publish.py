@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from kiim.disclosure import SuppressionStats, apply_disclosure_control
+from kiim.disclosure import SuppressionStats, declarations_from_manifest, protect_marts
 
 log = logging.getLogger(__name__)
 
@@ -36,14 +36,21 @@ class PublishResult:
     marts: list[str]
     rows: dict[str, int]
     suppression: dict[str, int] = field(default_factory=dict)
+    # counts published in more than one mart (protected as one number) and rows not published
+    # because no suppression pattern could protect them (normally none)
+    shared_cells: int = 0
+    dropped_rows: dict[str, int] = field(default_factory=dict)
 
 
-def _catalogue(
-    manifest_path: Path | None, marts: list[str], last_period: dict[str, str]
-) -> pd.DataFrame:
-    meta_by_name: dict[str, dict] = {}
+def _manifest(manifest_path: Path | None) -> dict:
     if manifest_path and manifest_path.exists():
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        return dict(json.loads(manifest_path.read_text(encoding="utf-8")))
+    return {}
+
+
+def _catalogue(manifest: dict, marts: list[str], last_period: dict[str, str]) -> pd.DataFrame:
+    meta_by_name: dict[str, dict] = {}
+    if manifest:
         for node in manifest.get("nodes", {}).values():
             if node.get("resource_type") == "model":
                 meta_by_name[node["name"]] = (node.get("config", {}).get("meta") or {}).get(
@@ -118,26 +125,37 @@ def publish(
     total = SuppressionStats()
     rows: dict[str, int] = {}
     last_period: dict[str, str] = {}
+    manifest = _manifest(manifest_path)
     try:
         marts = published_marts(src)
         if not marts:
             raise PublishError(f"no tables in schema '{MART_SCHEMA}' of the warehouse")
-        for mart in marts:
-            # a fixed row order makes the choice of secondary cells, and so the published file,
-            # the same on every re-run of a month
-            df = src.execute(
+        # a fixed row order makes the choice of secondary cells, and so the published file,
+        # the same on every re-run of a month
+        frames = {
+            mart: src.execute(
                 f'select * from {MART_SCHEMA}."{mart}" '
                 "order by period, ags, dimension, dimension_value, category"
             ).df()
-            protected, stats = apply_disclosure_control(df, k=k, district_ags=district_ags)
-            total.add(stats)
+            for mart in marts
+        }
+        # all marts together: a count published in several marts is withheld in all or none
+        joint = protect_marts(
+            frames,
+            k=k,
+            district_ags=district_ags,
+            declarations=declarations_from_manifest(manifest),
+        )
+        for mart in marts:
+            protected = joint.frames[mart]
+            total.add(joint.stats[mart])
             dst.register("_protected", protected)
             dst.execute(f'create table "{mart}" as select * from _protected')
             dst.unregister("_protected")
             rows[mart] = len(protected)
             if len(protected):
                 last_period[mart] = str(protected["period"].max())
-        dst.register("_catalogue", _catalogue(manifest_path, marts, last_period))
+        dst.register("_catalogue", _catalogue(manifest, marts, last_period))
         dst.execute(f"create table {CATALOGUE_TABLE} as select * from _catalogue")
         dst.unregister("_catalogue")
     finally:
@@ -147,10 +165,18 @@ def publish(
     with tmp.open("rb") as f:
         os.fsync(f.fileno())
     os.replace(tmp, published_db)
-    log.info("[kiim] Veröffentlicht: %d Tabellen nach %s", len(marts), published_db)
+    log.info(
+        "[kiim] Veröffentlicht: %d Tabellen nach %s (%d Zählungen in mehreren Tabellen "
+        "gemeinsam geschützt)",
+        len(marts),
+        published_db,
+        joint.shared_cells,
+    )
     return PublishResult(
         path=str(published_db),
         marts=marts,
         rows=rows,
         suppression={"cells": total.cells, "primary": total.primary, "secondary": total.secondary},
+        shared_cells=joint.shared_cells,
+        dropped_rows=joint.dropped_rows,
     )
