@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pandas as pd
 import pytest
+from scratch import scratch_kiim_home
 
 from kiim.cli import run_dag
 from kiim.config import load_agencies
@@ -32,20 +32,8 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     root = tmp_path_factory.mktemp("kiim_e2e")
-    saved = dict(os.environ)
-    os.environ.update(
-        {
-            "KIIM_HOME": str(root / "data"),
-            "KIIM_SECRET_KEY": secrets.token_hex(32),
-            "AIRFLOW_HOME": str(root / "data" / "airflow"),
-        }
-    )
-    os.environ.pop("KIIM_KEY_FILE", None)
-    os.environ.pop("KIIM_INBOX", None)
-    ws = Workspace.from_env()
-    yield {"root": root, "ws": ws}
-    os.environ.clear()
-    os.environ.update(saved)
+    with scratch_kiim_home(root) as ws:
+        yield {"root": root, "ws": ws}
 
 
 def _generate(ws: Workspace):
