@@ -151,7 +151,9 @@ def test_marts_equal_ground_truth(first_run: dict, env: dict) -> None:
     )
     _check_cells(totals("foreigner_share"), with_district(expected), min_checked=20)
     row = totals("foreigner_share").set_index("ags").loc[district]
-    assert row["rate"] == round(100 * fs["foreign"].sum() / len(fs), 1)
+    # joint protection across marts may withhold even a district total in a month this small
+    # (docs/indicators.md); a published rate must be the true one
+    assert row["rate_suppressed"] or row["rate"] == round(100 * fs["foreign"].sum() / len(fs), 1)
 
     # SGB-II-Quote: recipients / residents under 67
     young = residents[residents["age_end"] < 67].assign(category="insgesamt")
