@@ -228,7 +228,7 @@ def run(
 @app.command()
 def demo(
     period: Period = "2026-10",
-    persons: int = 5000,
+    persons: int = 20_000,
 ) -> None:
     """Demo: Schlüssel anlegen (falls nötig), synthetischen Monat erzeugen und Monatslauf ausführen."""
     if not os.environ.get("KIIM_SECRET_KEY") and not os.environ.get("KIIM_KEY_FILE"):
