@@ -318,8 +318,20 @@ def test_trajectory_median_marts(month: dict, extracts: dict[str, pd.DataFrame])
             jobcenter, jobcenter["take_up_date"].astype("int64")
         ),
     }
-    compared = 0
+    compared = medians = 0
+    arrival_month = arrival_day.dt.year * 12 + arrival_day.dt.month
     for mart, first in events.items():
-        reached = cohort["person_id"].map(first).fillna(NEVER) <= period.end
+        event = cohort["person_id"].map(first).fillna(NEVER)
+        reached = event <= period.end
         compared += _check(marts[mart], _truth(cohort, reached, category=label))
+        # the median months from arrival to the event among those who reached it (district)
+        event_day = pd.to_datetime(event[reached].astype("float"), unit="D")
+        months = (event_day.dt.year * 12 + event_day.dt.month - arrival_month[reached]).clip(0)
+        truth = months.groupby(label[reached]).quantile(0.5, interpolation="lower")
+        got = marts[mart]
+        got = got[(got["ags"] == DISTRICT) & (got["dimension"] == "insgesamt")]
+        got = got.set_index("category")["rate"].dropna()
+        assert got.to_dict() == truth.astype(float).to_dict(), mart
+        medians += len(got)
     assert compared > 20
+    assert medians > 5

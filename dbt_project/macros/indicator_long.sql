@@ -209,16 +209,17 @@ indicator_rows as (
     end
 {%- endmacro %}
 
-{#- Median months to an event in a cohort where not everyone has reached it yet: people without
-    the event count as "not yet" (infinitely late), so the median exists only once at least
-    half of the cohort has reached the event. -#}
-{% macro censored_median_agg(measure='measure') -%}
-    quantile_disc(coalesce({{ measure }}, 1000000), 0.5)
+{#- Median months to an event among the cohort members who have reached it by the period's end
+    (people without the event have no `measure` and are left out); no median while nobody has.
+    Counting them as "not yet" instead would leave the median empty for good wherever fewer
+    than half of a cohort ever reach the event (EU citizens attend no integration course). -#}
+{% macro median_agg(measure='measure') -%}
+    quantile_disc({{ measure }}, 0.5)
 {%- endmacro %}
 
-{% macro censored_median_rate(measure_value='measure_value', denominator='denominator') -%}
+{% macro median_rate(measure_value='measure_value', numerator='numerator') -%}
     case
-        when {{ denominator }} = 0 or {{ measure_value }} >= 1000000 then null
+        when {{ numerator }} = 0 then null
         else cast({{ measure_value }} as double)
     end
 {%- endmacro %}

@@ -6,7 +6,7 @@
         category = '<cohort> | <months> Monate'.
     trajectory_median_months_mart: median months from arrival to `event_date` (a date column of
         int_persons_monthly) per arrival cohort (quarter), among the cohort's members resident in
-        the period (see censored_median_agg).
+        the period who have reached the event (see median_agg).
 -#}
 {% macro trajectory_share_mart(condition, sources) -%}
 with
@@ -94,7 +94,7 @@ facts as (
     dimensions=['staatsangehoerigkeitsgruppe', 'aufenthaltsstatusgruppe', 'geschlecht'],
     sources=sources,
     categories=none,
-    measure_agg=censored_median_agg(),
+    measure_agg=median_agg(),
 ) }},
 
 final as (
@@ -107,7 +107,7 @@ final as (
         category,
         numerator,
         denominator,
-        {{ censored_median_rate() }} as rate,
+        {{ median_rate() }} as rate,
         source_complete
     from indicator_rows
 )
