@@ -58,8 +58,8 @@ SHARED_CATEGORY = "shared"
 # pseudo-dimension under which a category that is no dimension value narrows a population
 CATEGORY_QUALIFIER = "kategorie"
 MAX_PROPAGATION_ROUNDS = 200
-MAX_REPAIR_ROUNDS = 100
-MAX_REPAIR_HOPS = 4
+# repair withholds few cells per round once the first rounds are done (a 200k district: ~50)
+MAX_REPAIR_ROUNDS = 300
 
 
 @dataclass
@@ -505,8 +505,8 @@ def _repair_cells(model: CellModel, mask: np.ndarray, determined: np.ndarray) ->
     """Cells to withhold so that the determined cells lose what pins them (empty: none left).
 
     The smallest visible non-zero cell of every link around a determined cell; where those
-    links have none left, the search goes one link further out, until the whole connected
-    part is searched. Links are the additive relations and those numerator <= denominator pairs
+    links have none left, the smallest cell of the nearest ring further out that has one,
+    one cell per determined cell (see `_nearest_smallest`). Links are the additive relations and those numerator <= denominator pairs
     with numerator == denominator: only such a pair can pin a cell through the bound (a visible
     denominator of 5 and a numerator that must be >= 5 give it away), and a relation-only
     search never reaches that denominator. If even that finds nothing, every such pair is
@@ -521,21 +521,46 @@ def _repair_cells(model: CellModel, mask: np.ndarray, determined: np.ndarray) ->
             continue
         hit = np.zeros(int(link.max()) + 1, dtype=bool)
         hit[link[determined[cell]]] = True
-        while True:
-            candidate = hit[link] & ~mask[cell] & (v[cell] > 0)
-            if candidate.any():
-                r, c = link[candidate], cell[candidate]
-                order = np.lexsort((v[c], r))
-                r, c = r[order], c[order]
-                return np.unique(c[np.r_[True, r[1:] != r[:-1]]])
-            reached = np.zeros(len(v), dtype=bool)
-            reached[cell[hit[link]]] = True
-            grown = hit.copy()
-            grown[link[reached[cell]]] = True
-            if np.array_equal(grown, hit):
-                break
-            hit = grown
+        candidate = hit[link] & ~mask[cell] & (v[cell] > 0)
+        if candidate.any():
+            r, c = link[candidate], cell[candidate]
+            order = np.lexsort((v[c], r))
+            r, c = r[order], c[order]
+            return np.unique(c[np.r_[True, r[1:] != r[:-1]]])
+        # nothing visible next to them: per determined cell, the smallest cell of the nearest
+        # ring further out. One cell each, not one per link of that ring: two links out is
+        # already a whole breakdown of the district, and withholding a cell in each of its
+        # links took district totals (measured: DaZ phases and Duldung of a 200k district);
+        # if one cell is not enough, the next audit says so and the search goes on.
+        found = [
+            _nearest_smallest(link, cell, v, mask, int(seed)) for seed in np.flatnonzero(determined)
+        ]
+        chosen = np.unique([c for c in found if c >= 0]).astype(int)
+        if len(chosen):
+            return chosen
     return np.zeros(0, dtype=int)
+
+
+def _nearest_smallest(
+    link: np.ndarray, cell: np.ndarray, v: np.ndarray, mask: np.ndarray, seed: int
+) -> int:
+    """The smallest visible non-zero cell in the nearest ring of links around `seed` that has
+    one (-1: none in its connected part)."""
+    hit = np.zeros(int(link.max()) + 1, dtype=bool)
+    hit[link[cell == seed]] = True
+    while True:
+        reached = np.zeros(len(v), dtype=bool)
+        reached[cell[hit[link]]] = True
+        grown = hit.copy()
+        grown[link[reached[cell]]] = True
+        if np.array_equal(grown, hit):
+            return -1
+        # the links searched before had no candidate, so any found is in the new ring
+        candidate = grown[link] & ~mask[cell] & (v[cell] > 0)
+        if candidate.any():
+            c = cell[candidate]
+            return int(c[np.argmin(v[c])])
+        hit = grown
 
 
 def _component(model: CellModel, seed: np.ndarray) -> np.ndarray:

@@ -10,8 +10,10 @@ import pytest
 import yaml
 
 from kiim.disclosure import (
+    CellModel,
     CountDeclaration,
     DisclosureConfigError,
+    _repair_cells,
     apply_disclosure_control,
     build_joint_model,
     declarations_from_manifest,
@@ -393,3 +395,23 @@ def test_marts_that_break_their_own_sums_are_refused() -> None:
     frame.loc[0, "numerator"] += 1  # the district no longer is the sum of its Gemeinden
     with pytest.raises(ValueError, match="mart 'm'"):
         protect_marts({"m": frame}, k=5, district_ags=DISTRICT)
+
+
+def test_repair_further_out_withholds_one_cell_per_pinned_cell_not_a_whole_ring() -> None:
+    """x0 is pinned and every cell of its own relation is withheld already: the search goes a
+    link further out. It takes the smallest cell of that ring (x3 = 10), not one cell in each
+    of the ring's relations (that also took x6, and on a district it took district totals)."""
+    values = np.array([2, 3, 5, 10, 20, 33, 15, 20], dtype=float)
+    # x0 + x1 = x2;  x1 + x3 + x4 = x5;  x2 + x6 = x7
+    rel = np.array([0, 0, 0, 1, 1, 1, 1, 2, 2, 2])
+    cell = np.array([0, 1, 2, 1, 3, 4, 5, 2, 6, 7])
+    coef = np.array([1, 1, -1, 1, 1, 1, -1, 1, 1, -1], dtype=float)
+    empty = np.zeros(0, dtype=int)
+    model = CellModel(values, {}, rel, cell, coef, (empty, empty))
+    mask = np.isin(np.arange(8), [0, 1, 2])
+    determined = np.isin(np.arange(8), [0])
+    assert _repair_cells(model, mask, determined).tolist() == [3]
+    # a pinned cell with a visible cell next to it gets the smallest of each relation around it
+    mask = np.isin(np.arange(8), [1, 2])
+    determined = np.isin(np.arange(8), [1])
+    assert _repair_cells(model, mask, determined).tolist() == [0, 3]
