@@ -344,7 +344,7 @@ def eval_linkage(
 ) -> None:
     """Verknüpfungsgüte eines Monats gegen die Grundwahrheit (nur synthetische Daten)."""
     from kiim.fmt import de_num
-    from kiim.linkage_eval import ERROR_TYPES_DE, evaluate_linkage
+    from kiim.linkage_eval import ERROR_TYPES_DE, LOOKALIKES_DE, evaluate_linkage
     from kiim.pipeline import RunError, check_period
     from pseudonymization import MissingKeyError, load_key
 
@@ -385,6 +385,9 @@ def eval_linkage(
             f"  Nicht im Warehouse:        {de_int(r['unmatched_truth_records']):>12} Datensätze "
             "(abgelehnte oder fehlende Lieferungen)"
         )
+    typer.echo("Doppelgänger, die getrennt bleiben müssen (Paare im Monat / verknüpft):")
+    for kind, v in r["lookalikes"].items():
+        typer.echo(f"  {LOOKALIKES_DE[kind]:<34} {de_int(v['pairs']):>9}  {de_int(v['merged']):>9}")
     typer.echo("Recall je Fehlerart (Datensätze mit diesem Fehler):")
     for kind, v in r["recall_by_error_type"].items():
         if v["records"]:

@@ -152,6 +152,19 @@ def _write_parquet(table: pa.Table, path: Path) -> None:
     os.replace(tmp, path)
 
 
+# persons.parquet's `lookalike_kind` per Population.lookalike_kind code
+LOOKALIKE_KINDS = (None, "twin", "junior")
+
+
+def _lookalike_ids(pop: Population, idx: np.ndarray) -> list[str | None]:
+    """Person id of each person's look-alike (the first twin, a junior's father), else None."""
+    other = pop.lookalike[idx]
+    out = np.full(len(idx), None, dtype=object)
+    has = other >= 0
+    out[has] = pop.person_ids(other[has])
+    return out.tolist()
+
+
 def _write_truth(
     out: Path, pop: Population, state: PeriodState, contents: list[ExtractContent]
 ) -> None:
@@ -202,6 +215,10 @@ def _write_truth(
         "family_name": pa.array(pop.family_names(idx).tolist(), pa.string()),
         "given_names": pa.array(pop.given_names(idx).tolist(), pa.string()),
         "birth_name": pa.array(pop.birth_names(idx).tolist(), pa.string()),
+        "lookalike_of": pa.array(_lookalike_ids(pop, idx), pa.string()),
+        "lookalike_kind": pa.array(
+            np.array(LOOKALIKE_KINDS, dtype=object)[pop.lookalike_kind[idx]].tolist(), pa.string()
+        ),
         "sgb2": pa.array(sgb2_mask(state)[idx]),
         "employable": pa.array((sgb2_mask(state) & employable_mask(state))[idx]),
     }

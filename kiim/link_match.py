@@ -14,9 +14,10 @@ Bloom filters (CLK) and generalised attributes. docs/linkage.md explains the cho
    records carry an address, the Dice of the address filters or the same household key.
 3. **Score** (`ScoreModel`, `decide`): Fellegi–Sunter match weights, m- and u-probabilities
    estimated by EM on the month's candidate pairs, shrunk towards documented defaults (a small
-   month cannot produce wild estimates); hard plausibility rules (`plausible`: father and son,
-   twins, date typos only with an agreeing address) and a lower bar for pairs linked last
-   month (hysteresis).
+   month cannot produce wild estimates); hard plausibility rules (`plausible`: date typos only
+   with an agreeing address), the look-alike guard (`look_alike_guard`: twins, father and son,
+   household members link only when no look-alike is in view) and a lower bar for pairs
+   linked last month (hysteresis).
 4. **Clustering** (`cluster`): accepted pairs are merged strongest first; a merge that would
    put two records of the same agency into one person is refused (this is both the 1:1
    assignment per agency pair and the guard against chaining distinct people).
@@ -142,8 +143,10 @@ def candidate_pairs(data: LinkInput, *, max_block: int = DEFAULT_MAX_BLOCK) -> P
     merged = np.bitwise_or.reduceat(all_flags, starts)
     i, j = unique_ids // n, unique_ids % n
     # pairs proposed only by the name key (no date) whose birth years are known and differ
-    # can never pass `plausible` (father and son) unless both records carry an address and
-    # the years are close (a date typo): drop the others before the costly comparison
+    # are namesakes (refused by `plausible`) or father and son, unless both records carry an
+    # address and the years are close (a date typo): drop the others before the costly
+    # comparison (at 200 000 persons 85 % of all pairs; a generation-apart pair of one person
+    # is still compared when a date or address key proposes it)
     only_names = (merged & ~(SPACE_BITS["names"] | SPACE_BITS["prior"])) == 0
     by_i, by_j = data.birth_year[i], data.birth_year[j]
     hopeless = only_names & (by_i != 0) & (by_j != 0) & (by_i != by_j)
@@ -302,8 +305,8 @@ _DICE_U = tuple(row[4] for row in _EVIDENCE)
     EV_BOTH_CODES,
     EV_EXACT,
 ) = range(len(_EVIDENCE))
-# Birth years this far apart are a generation apart (father and son): never one person on
-# names alone, whatever else agrees, the address included (`plausible`).
+# Birth years this far apart are a generation apart (father and son): names alone never make
+# them one person; only when no look-alike is in view (`look_alike_guard`).
 GENERATION_GAP = 15
 
 
@@ -549,28 +552,72 @@ class ScoreModel:
 
 MATCH_WEIGHT = 0.0  # posterior match probability 0.5
 HYSTERESIS = 6.0  # a pair linked last month stays linked down to weight -6 (p ~ 0.016)
-TWIN_MIN_DICE_LEVEL = 5  # Dice >= 0.90 needed at EV_FAMILY_ONLY
+TWIN_MIN_DICE_LEVEL = 5  # Dice >= 0.90: at EV_FAMILY_ONLY the given names are still close
+
+
+def look_alike(levels: np.ndarray) -> np.ndarray:
+    """Pairs whose fields cannot tell one person from two look-alike persons.
+
+    * same date and family name, given name different beyond a typo (EV_FAMILY_ONLY with
+      Dice < 0.90): twins, or one person whose given name was recorded differently;
+    * names agree, birth years a generation apart (EV_GENERATION): father and son, or one
+      person whose birth date was replaced;
+    * no name key shared (EV_NONE, proposed by an address or last month's key): two members
+      of a household, or one person with both names damaged.
+    Such a pair links only when no look-alike is in view (`look_alike_guard`).
+    """
+    evidence, dice_bin = levels[:, 0] // len(DICE_LEVELS), levels[:, 0] % len(DICE_LEVELS)
+    twins = (evidence == EV_FAMILY_ONLY) & (dice_bin < TWIN_MIN_DICE_LEVEL)
+    return twins | (evidence == EV_GENERATION) | (evidence == EV_NONE)
 
 
 def plausible(levels: np.ndarray) -> np.ndarray:
     """Hard rules a pair must pass whatever its weight (docs/linkage.md, "Plausibility").
 
     * A shared birth date key (levels >= EV_FAMILY_ONLY) or a missing date may link.
-    * Same date and family name but another given name (twins, siblings) links only with a
-      Dice >= 0.90, i.e. when the given names are still close (a typo, a transliteration);
-      a missing given name is not another given name (EV_NO_GIVEN).
-    * Names that agree while the birth dates differ (a date typo, or father and son, or
-      namesakes) link only when the address agrees as well (EV_DATE_TYPO_ADDRESS: Dice of the
-      address filters >= 0.90 or the same household key) AND the birth years are less than
-      `GENERATION_GAP` apart: then a typo in the date is far likelier than a second person
-      of that name in the same home, while father and son, who may share name and home,
-      are a generation apart and never link.
+    * Names that agree while the birth dates differ by less than a generation (a date typo,
+      or namesakes) link only when the address agrees as well (EV_DATE_TYPO_ADDRESS: Dice
+      of the address filters >= 0.90 or the same household key): then a typo in the date
+      is far likelier than a second person of that name in the same home.
+    * Look-alike levels (`look_alike`) pass here; `look_alike_guard` decides them.
     * A shared AZR number overrides all of these: it identifies the person.
     """
-    evidence, dice_bin = levels[:, 0] // len(DICE_LEVELS), levels[:, 0] % len(DICE_LEVELS)
-    ok = (evidence >= EV_DATE_TYPO_ADDRESS) | (evidence == EV_NAMES_NO_DATE)
-    ok &= ~((evidence == EV_FAMILY_ONLY) & (dice_bin < TWIN_MIN_DICE_LEVEL))
+    evidence = levels[:, 0] // len(DICE_LEVELS)
+    ok = (evidence >= EV_DATE_TYPO_ADDRESS) | (evidence == EV_NAMES_NO_DATE) | look_alike(levels)
     return ok | (levels[:, 4] == 1)
+
+
+def look_alike_guard(
+    data: LinkInput, pairs: Pairs, levels: np.ndarray, weights: np.ndarray
+) -> np.ndarray:
+    """False for look-alike pairs (`look_alike`) while a look-alike may be in view.
+
+    Twins, father and son, the members of a household are two persons, and in a district
+    both are usually in view: the register holds both, and each record has a better
+    candidate (a record of its own person) than the look-alike. So a look-alike pair links
+    only when each of its records has no better candidate pair at all (by weight, ties
+    allowed), and when the two records did not carry different person keys last month (a
+    month with more context kept them apart). A pair whose records have nothing better is
+    decided by its weight, like any other: the data cannot tell a twin from a changed given
+    name there (febrl4 has hundreds of such true pairs), and the month's model has learnt
+    which is more likely. The best candidate is taken over all agencies, not per agency:
+    with one twin in the register and both in two offices, the registered twin's office
+    record is its best candidate, so neither office record may take the other twin. The
+    price: a record whose given name an office changed beyond a typo stays apart from a
+    person whose other records match each other exactly (as under the old blanket rule).
+    A shared AZR number is never guarded. docs/linkage.md, "Look-alikes", has the figures.
+    """
+    guarded = look_alike(levels) & (levels[:, 4] != 1)
+    if not guarded.any():
+        return np.ones(len(levels), dtype=bool)
+    i, j = pairs.i, pairs.j
+    best = np.full(data.n, -np.inf)
+    np.maximum.at(best, i, weights)
+    np.maximum.at(best, j, weights)
+    mutual = (weights >= best[i]) & (weights >= best[j])
+    prior_i, prior_j = data.prior[i], data.prior[j]
+    apart = (prior_i != 0) & (prior_j != 0) & (prior_i != prior_j)
+    return ~guarded | (mutual & ~apart)
 
 
 def decide(
@@ -580,17 +627,22 @@ def decide(
     *,
     threshold: float = MATCH_WEIGHT,
     rules: bool = True,
+    guard: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Accepted pairs: plausible, and weight above the threshold (lower for known links).
+    """Accepted pairs: plausible, not guarded, and weight above the threshold.
 
-    The lower bar for pairs whose records had one person key last month keeps a person's
-    records together when this month's EM estimates move a borderline pair a little: without
-    it, person keys would flicker. `rules=False` skips `plausible`: only for benchmarks that
-    measure what the score model alone does (never in a monthly run).
+    The bar is lower for known links: for pairs whose records had one person key last month
+    it keeps a person's records together when this month's EM estimates move a borderline
+    pair a little; without it, person keys would flicker. `guard` is `look_alike_guard`'s
+    verdict (all pass when None). `rules=False` skips `plausible` and the guard: only for
+    benchmarks that measure what the score model alone does (never in a monthly run).
     """
     known = (flags & SPACE_BITS["prior"]) != 0
     accepted = weights >= np.where(known, threshold - HYSTERESIS, threshold)
-    return accepted & plausible(levels) if rules else accepted
+    if not rules:
+        return accepted
+    accepted &= plausible(levels)
+    return accepted if guard is None else accepted & guard
 
 
 # ----------------------------------------------------------------------------- clustering
@@ -682,6 +734,7 @@ class LinkResult:
     dice: np.ndarray
     model: ScoreModel
     clustering: Clustering
+    guard: np.ndarray  # per pair: False where `look_alike_guard` refused it
 
 
 def link_records(
@@ -694,7 +747,8 @@ def link_records(
 ) -> LinkResult:
     """Block, compare, score (EM), decide and cluster one period's records.
 
-    `rules=False` (benchmarks only) accepts on the weight alone, without `plausible`.
+    `rules=False` (benchmarks only) accepts on the weight alone, without `plausible` and
+    `look_alike_guard`.
     """
     pairs = candidate_pairs(data, max_block=max_block)
     levels, dice = compare(data, pairs)
@@ -702,6 +756,7 @@ def link_records(
     if fit:
         model.fit(levels)
     weights = model.weights(levels)
-    accepted = decide(levels, weights, pairs.flags, threshold=threshold, rules=rules)
+    guard = look_alike_guard(data, pairs, levels, weights)
+    accepted = decide(levels, weights, pairs.flags, threshold=threshold, rules=rules, guard=guard)
     clustering = cluster(data.agency, pairs.i[accepted], pairs.j[accepted], weights[accepted])
-    return LinkResult(clustering.labels, pairs, weights, accepted, dice, model, clustering)
+    return LinkResult(clustering.labels, pairs, weights, accepted, dice, model, clustering, guard)

@@ -312,6 +312,31 @@ def test_population_looks_like_a_district(month: tuple[GenerationResult, Truth])
     assert set(big.index[:3]) & {"12061260", "12061433"}  # Königs Wusterhausen, Schönefeld
 
 
+def test_look_alikes_are_twins_and_juniors_of_one_household(
+    month: tuple[GenerationResult, Truth],
+) -> None:
+    """The linkage's look-alikes exist: twins (same date and family name, other first given
+    name) and sons bearing their father's given names (other birth year)."""
+    _, truth = month
+    p = truth.persons.set_index("person_id")
+    looks = p[p["lookalike_of"].notna()]
+    assert set(looks["lookalike_kind"]) == {"twin", "junior"}
+    looks = looks[looks["lookalike_of"].isin(p.index)]  # both living in the district
+    other = p.loc[looks["lookalike_of"]].set_index(looks.index)
+    assert (looks["household_id"] == other["household_id"]).all()
+    twins = looks["lookalike_kind"] == "twin"
+    assert (looks.loc[twins, "birth_date"] == other.loc[twins, "birth_date"]).all()
+    first = looks["given_names"].str.split().str[0]
+    other_first = other["given_names"].str.split().str[0]
+    assert (first[twins] != other_first[twins]).all()
+    juniors = ~twins
+    assert (looks.loc[juniors, "given_names"] == other.loc[juniors, "given_names"]).all()
+    assert (looks.loc[juniors, "family_name"] == other.loc[juniors, "family_name"]).all()
+    assert (looks.loc[juniors, "sex"] == "m").all() and (other.loc[juniors, "sex"] == "m").all()
+    gap = other.loc[juniors, "age"] - looks.loc[juniors, "age"]
+    assert (gap >= 15).all()
+
+
 def test_jobcenter_take_ups_and_school_leavers_happen(tmp_path: Path) -> None:
     r = generate("2026-07", 6000, tmp_path / "i", tmp_path / "t", seed=SEED)
     jc = _frame(r, "jobcenter")

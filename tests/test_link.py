@@ -7,6 +7,7 @@ from kiim.link_match import (
     ADDRESS_FIELD,
     DICE_LEVELS,
     EV_DATE_TYPO_ADDRESS,
+    EV_EXACT,
     EV_FAMILY_ONLY,
     EV_GENERATION,
     EV_NAMES_NEAR_YEAR,
@@ -15,11 +16,15 @@ from kiim.link_match import (
     FIELDS,
     TWIN_MIN_DICE_LEVEL,
     LinkInput,
+    Pairs,
     address_levels,
     candidate_pairs,
     compare,
+    look_alike,
+    look_alike_guard,
     plausible,
 )
+from tests.linkinput import link_input
 
 
 def test_connected_components_chain_and_singletons() -> None:
@@ -29,20 +34,12 @@ def test_connected_components_chain_and_singletons() -> None:
 
 def test_shared_keys_propose_pairs_across_agencies() -> None:
     n = 5
-    zeros = np.zeros(n, dtype=np.int64)
-    data = LinkInput(
-        agency=np.array([0, 1, 2, 3, 4]),
+    data = link_input(
+        [0, 1, 2, 3, 4],
         keys={
             "name_dob": np.array([[7, 0], [0, 0], [0, 7], [0, 0], [0, 0]]),
             "azr": np.array([[0], [9], [0], [9], [0]]),
         },
-        clk=np.zeros((n, 16), dtype=np.uint64),
-        sex=zeros,
-        nationality=zeros,
-        ags=zeros,
-        birth_year=zeros,
-        birth_month=zeros,
-        prior=zeros,
     )
     pairs = candidate_pairs(data)
     assert list(zip(pairs.i.tolist(), pairs.j.tolist(), strict=True)) == [(0, 2), (1, 3)]
@@ -60,32 +57,67 @@ def _levels(evidence: int, dice_bin: int, address: int = -1, azr: int = -1) -> n
 
 def test_plausibility_rules_per_evidence_level() -> None:
     exact_address = len(FIELDS[ADDRESS_FIELD].levels) - 1
-    # a missing given name is not another given name; a different one needs Dice >= 0.90
+    # a missing given name is not another given name
     assert plausible(_levels(EV_NO_GIVEN, 0))[0]
-    assert not plausible(_levels(EV_FAMILY_ONLY, TWIN_MIN_DICE_LEVEL - 1, exact_address))[0]
     assert plausible(_levels(EV_FAMILY_ONLY, TWIN_MIN_DICE_LEVEL))[0]
-    # names + address with a date typo link; a generation apart never, whatever the address
+    # names + address with a date typo link; namesakes with another date do not
     assert plausible(_levels(EV_DATE_TYPO_ADDRESS, 0))[0]
-    assert not plausible(_levels(EV_GENERATION, 6, exact_address))[0]
     assert not plausible(_levels(EV_NAMES_NEAR_YEAR, 6))[0]
-    assert not plausible(_levels(EV_NONE, 6, exact_address))[0]
+    # look-alike levels are left to the guard, which needs the other pairs to decide
+    for evidence, dice_bin in (
+        (EV_FAMILY_ONLY, TWIN_MIN_DICE_LEVEL - 1),
+        (EV_GENERATION, 6),
+        (EV_NONE, 6),
+    ):
+        levels = _levels(evidence, dice_bin, exact_address)
+        assert plausible(levels)[0] and look_alike(levels)[0]
+    assert not look_alike(_levels(EV_FAMILY_ONLY, TWIN_MIN_DICE_LEVEL))[0]
     # a shared AZR number identifies the person
-    assert plausible(_levels(EV_GENERATION, 0, azr=1))[0]
+    assert plausible(_levels(EV_NAMES_NEAR_YEAR, 0, azr=1))[0]
+
+
+def _guard(
+    agency: list[int],
+    pairs: list[tuple[int, int]],
+    levels: list[np.ndarray],
+    weights: list[float],
+    prior: list[int] | None = None,
+) -> list[bool]:
+    data = link_input(agency, prior=prior) if prior else link_input(agency)
+    i, j = (np.array(side) for side in zip(*pairs, strict=True))
+    candidates = Pairs(i, j, np.zeros(len(pairs), dtype=np.int64))
+    verdict = look_alike_guard(data, candidates, np.vstack(levels), np.array(weights))
+    return verdict.tolist()
+
+
+def test_look_alike_guard_refuses_twins_in_view_and_pairs_kept_apart() -> None:
+    exact = _levels(EV_EXACT, 6)
+    twins = _levels(EV_FAMILY_ONLY, 2)
+    generation = _levels(EV_GENERATION, 6)
+    # register: twin 1 (0), twin 2 (1); office: twin 1 (2). The office record has a better
+    # candidate in the register than the other twin, so the twin pair is refused
+    assert _guard([0, 0, 1], [(0, 2), (1, 2)], [exact, twins], [19.0, 4.0]) == [True, False]
+    # the same look-alike pair alone: nothing better in view, the weight decides
+    assert _guard([0, 1], [(0, 1)], [twins], [4.0]) == [True]
+    # father (0) and son (1) in the register, the son's office record (2)
+    assert _guard([0, 0, 1], [(0, 2), (1, 2)], [generation, exact], [5.0, 19.0]) == [
+        False,
+        True,
+    ]
+    # two records that carried different person keys last month stay apart ...
+    assert _guard([0, 1], [(0, 1)], [twins], [4.0], prior=[7, 8]) == [False]
+    # ... unless an AZR number says they are one person
+    azr = _levels(EV_FAMILY_ONLY, 2, azr=1)
+    assert _guard([0, 1], [(0, 1)], [azr], [4.0], prior=[7, 8]) == [True]
 
 
 def _address_input(clk_address: np.ndarray, household: list[int], years: list[int]) -> LinkInput:
     n = len(years)
-    zeros = np.zeros(n, dtype=np.int64)
-    return LinkInput(
-        agency=np.arange(n),
+    return link_input(
+        np.arange(n),
         keys={"names": np.full((n, 1), 5), "household": np.array(household)[:, None]},
-        clk=np.zeros((n, 16), dtype=np.uint64),
-        sex=zeros,
-        nationality=zeros,
-        ags=zeros,
-        birth_year=np.array(years),
+        birth_year=years,
         birth_month=np.ones(n, dtype=np.int64),
-        prior=zeros,
         clk_address=clk_address,
     )
 

@@ -41,7 +41,7 @@ from kiim.link_match import (
     cluster,
     connected_components,
 )
-from kiim.linkage_eval import evaluate_linkage, record_keys, score_assignment
+from kiim.linkage_eval import evaluate_linkage, lookalike_merges, record_keys, score_assignment
 from kiim.problems import ExtractError
 from kiim.pseudonymise import PurposeKeys, link_encodings
 from kiim.schema import (
@@ -54,6 +54,7 @@ from kiim.schema import (
 )
 from kiim.workspace import REPO_ROOT, Workspace
 from pseudonymization import dice, from_binary_array
+from tests.linkinput import link_input
 
 MASTER = b"test-master-key-for-linkage-0123456789abcdef"
 PERIOD = "2026-10"
@@ -109,6 +110,10 @@ TWINS = (
 FATHER_SON = (
     ("Nowak", "Piotr", "1961-02-11", "m", "POL"),
     ("Nowak", "Piotr", "1989-09-23", "m", "POL"),
+)
+TWINS_UNREGISTERED = (
+    ("Rahimi", "Sara", "2014-06-17", "w", "AFG"),
+    ("Rahimi", "Nadia", "2014-06-17", "w", "AFG"),
 )
 TWINS_BOTH = (
     ("Kaya", "Elif", "2010-01-20", "w", "TUR"),
@@ -201,10 +206,16 @@ def hand_linked() -> dict:
     married, maiden = MARRIAGE
     rows["register"].append(_row("R-marriage", married, birth_name=maiden))
     rows["office_a"].append(_row("A-marriage", (maiden, *married[1:])))
-    rows["office_a"].append(_row("A-twin1", TWINS[0]))
-    rows["office_b"].append(_row("B-twin2", TWINS[1]))
-    rows["office_a"].append(_row("A-father", FATHER_SON[0]))
-    rows["office_b"].append(_row("B-son", FATHER_SON[1]))
+    # look-alikes as a district sees them: the register holds both persons, each office one
+    for case, (first, second) in (("twin", TWINS), ("father_son", FATHER_SON)):
+        rows["register"] += [_row(f"R-{case}1", first), _row(f"R-{case}2", second)]
+        rows["office_a"].append(_row(f"A-{case}1", first))
+        rows["office_b"].append(_row(f"B-{case}2", second))
+    # one twin not (yet) registered: the registered twin's office record is its better
+    # candidate, so the unregistered twin's record may take neither of them
+    rows["register"].append(_row("R-unregistered2", TWINS_UNREGISTERED[1]))
+    rows["office_a"].append(_row("A-unregistered1", TWINS_UNREGISTERED[0]))
+    rows["office_b"].append(_row("B-unregistered2", TWINS_UNREGISTERED[1]))
     for k, twin in enumerate(TWINS_BOTH):
         rows["register"].append(_row(f"R-twinboth{k}", twin))
         rows["office_a"].append(_row(f"A-twinboth{k}", twin))
@@ -225,14 +236,42 @@ def test_marriage_name_change_links_through_the_birth_name(hand_linked: dict) ->
     assert keys[("register", "R-marriage")] == keys[("office_a", "A-marriage")]
 
 
-def test_twins_with_other_given_names_do_not_link(hand_linked: dict) -> None:
+@pytest.mark.parametrize("case", ["twin", "father_son"])
+def test_look_alikes_do_not_link(hand_linked: dict, case: str) -> None:
+    """Twins with other given names; father and son with the same name, other birth years."""
     keys = hand_linked["keys"]
-    assert keys[("office_a", "A-twin1")] != keys[("office_b", "B-twin2")]
+    assert keys[("office_a", f"A-{case}1")] != keys[("office_b", f"B-{case}2")]
+    assert keys[("office_a", f"A-{case}1")] == keys[("register", f"R-{case}1")]
+    assert keys[("office_b", f"B-{case}2")] == keys[("register", f"R-{case}2")]
+    assert keys[("register", f"R-{case}1")] != keys[("register", f"R-{case}2")]
 
 
-def test_father_and_son_with_the_same_name_do_not_link(hand_linked: dict) -> None:
+def test_a_twin_missing_from_the_register_does_not_join_the_other(hand_linked: dict) -> None:
     keys = hand_linked["keys"]
-    assert keys[("office_a", "A-father")] != keys[("office_b", "B-son")]
+    assert keys[("office_b", "B-unregistered2")] == keys[("register", "R-unregistered2")]
+    assert keys[("office_a", "A-unregistered1")] != keys[("register", "R-unregistered2")]
+
+
+def test_look_alikes_kept_apart_stay_apart_in_a_month_without_the_register() -> None:
+    """A rejected register delivery leaves the two office records with nothing better in
+    view; that they carried different person keys last month keeps them apart."""
+    months: list[dict[str, list[dict]]] = []
+    for register in (True, False):
+        rows: dict[str, list[dict]] = {a.agency: [] for a in AGENCIES}
+        for case, (first, second) in (("twin", TWINS), ("father_son", FATHER_SON)):
+            if register:
+                rows["register"] += [_row(f"R-{case}1", first), _row(f"R-{case}2", second)]
+            rows["office_a"].append(_row(f"A-{case}1", first))
+            rows["office_b"].append(_row(f"B-{case}2", second))
+        months.append(rows)
+    con = duckdb.connect()
+    _, before = _link(months[0], con, "2026-09")
+    _, after = _link(months[1], con, "2026-10")
+    con.close()
+    for case in ("twin", "father_son"):
+        for keys in (before, after):
+            assert keys[("office_a", f"A-{case}1")] != keys[("office_b", f"B-{case}2")], case
+        assert after[("office_a", f"A-{case}1")] == before[("office_a", f"A-{case}1")]
 
 
 def test_twins_in_both_agencies_pair_up_correctly(hand_linked: dict) -> None:
@@ -352,11 +391,14 @@ def address_linked() -> dict:
         other = CONTROL_FAMILY[in_register[0]]
         reg.append(_address_row(f"R-ctl-{case}", (other, *in_register[1:]), "Gartenstraße", "9"))
         plain.append(_row(f"P-ctl-{case}", (other, *in_office[1:])))
+    # both look-alikes live at one address and are registered there; the office has one
     father, son = ADDRESS_FATHER_SON
     reg.append(_address_row("R-father", father, "Lindenweg", "4"))
+    reg.append(_address_row("R-son", son, "Lindenweg", "4"))
     office.append(_address_row("O-son", son, "Lindenweg", "4", combined=True))
     twin1, twin2 = ADDRESS_TWINS
     reg.append(_address_row("R-twin1", twin1, "Ringstraße", "7"))
+    reg.append(_address_row("R-twin2", twin2, "Ringstraße", "7"))
     office.append(_address_row("O-twin2", twin2, "Ringstraße", "7", combined=True))
     for case, in_register, in_plain in VARIATIONS[:4]:
         reg.append(_address_row(f"R-{case}", in_register, "Schulstraße", "1"))
@@ -381,14 +423,15 @@ def test_date_typo_without_address_does_not_link(address_linked: dict, case: str
     assert keys[("plain_office", f"P-ctl-{case}")] != keys[("addr_register", f"R-ctl-{case}")]
 
 
-def test_father_and_son_at_the_same_address_do_not_link(address_linked: dict) -> None:
-    assert address_linked[("addr_register", "R-father")] != address_linked[("addr_office", "O-son")]
-
-
-def test_twins_at_the_same_address_do_not_link(address_linked: dict) -> None:
-    assert (
-        address_linked[("addr_register", "R-twin1")] != address_linked[("addr_office", "O-twin2")]
-    )
+@pytest.mark.parametrize(
+    ("other", "same", "office"), [("father", "son", "son"), ("twin1", "twin2", "twin2")]
+)
+def test_look_alikes_at_the_same_address_do_not_link(
+    address_linked: dict, other: str, same: str, office: str
+) -> None:
+    keys = address_linked
+    assert keys[("addr_office", f"O-{office}")] == keys[("addr_register", f"R-{same}")]
+    assert keys[("addr_office", f"O-{office}")] != keys[("addr_register", f"R-{other}")]
 
 
 def test_records_without_address_link_as_before(address_linked: dict) -> None:
@@ -492,19 +535,7 @@ def test_sorted_day_month_makes_swapped_dates_agree() -> None:
 
 
 def _input(agency: list[int], **keys: list[list[int]]) -> LinkInput:
-    n = len(agency)
-    zeros = np.zeros(n, dtype=np.int64)
-    return LinkInput(
-        agency=np.array(agency),
-        keys={k: np.array(v, dtype=np.int64) for k, v in keys.items()},
-        clk=np.zeros((n, 16), dtype=np.uint64),
-        sex=zeros,
-        nationality=zeros,
-        ags=zeros,
-        birth_year=zeros,
-        birth_month=zeros,
-        prior=zeros,
-    )
+    return link_input(agency, keys={k: np.array(v, dtype=np.int64) for k, v in keys.items()})
 
 
 def test_blocking_pairs_other_agencies_and_skips_huge_blocks() -> None:
@@ -554,6 +585,22 @@ def test_score_assignment_counts_pairs() -> None:
     r = score_assignment(truth, predicted)
     assert (r["true_pairs"], r["predicted_pairs"], r["correct_pairs"]) == (3, 2, 1)
     assert r["false_merges"] == 1 and r["missed_links"] == 2
+
+
+def test_lookalike_merges_counts_pairs_present_and_joined() -> None:
+    records = pd.DataFrame({"person_id": ["t1", "t1", "t2", "s", "f", "x"]})
+    predicted = pd.Series(["k1", "k2", "k2", "k3", "k4", "k5"])
+    persons = pd.DataFrame(
+        {
+            "person_id": ["t1", "t2", "s", "f", "j"],
+            "lookalike_of": [None, "t1", "f", None, "gone"],
+            "lookalike_kind": [None, "twin", "junior", None, "junior"],
+        }
+    )
+    out = lookalike_merges(records, predicted, persons)
+    # twin 2 shares key k2 with one record of twin 1; the junior's father has his own key,
+    # and a junior whose father has no record in the month is not a pair of the month
+    assert out == {"twin": {"pairs": 1, "merged": 1}, "junior": {"pairs": 1, "merged": 0}}
 
 
 # --------------------------------------------------------- three months, stable person keys

@@ -200,6 +200,10 @@ class Population:
     phone: np.ndarray  # object, None for children
     birth_place: np.ndarray  # object
     legal_u: np.ndarray
+    # look-alikes the linkage must keep apart (`_twins`, `_look_alike_names`): per person the
+    # index of the look-alike (the first-born twin, the father of a junior), else -1
+    lookalike: np.ndarray
+    lookalike_kind: np.ndarray  # 0 none, LOOKALIKE_TWIN, LOOKALIKE_JUNIOR
 
     @cached_property
     def person_id_table(self) -> np.ndarray:
@@ -321,6 +325,84 @@ def _name_tables() -> tuple[np.ndarray, np.ndarray, dict[str, tuple[int, int, in
     )
 
 
+# Look-alikes (docs/linkage.md, "Look-alikes in the synthetic district"): the persons the
+# linkage must NOT join although name and date nearly agree. Rates per eligible pair: about
+# 1.7 % of maternities are twins (Destatis), so an adjacent pair of children in a household
+# is a twin pair in roughly 2.5 % of cases; a son bearing his father's given names is rare in
+# Germany and more common in some naming traditions, 2 % of father-son pairs.
+LOOKALIKE_TWIN, LOOKALIKE_JUNIOR = 1, 2
+TWIN_P = 0.025
+JUNIOR_P = 0.02
+
+
+def _lookalike_rng(seed: int) -> np.random.Generator:
+    """A stream of its own, so adding look-alikes leaves every other draw as it was."""
+    return np.random.default_rng(np.random.SeedSequence([seed, 11]))
+
+
+def _twins(
+    seed: int, hh: np.ndarray, role: np.ndarray, child_age: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Make some adjacent children of a household twins (same age, so the same birth date).
+
+    Changes `child_age` in place; returns the look-alike index and kind per person (the
+    second twin points at the first). Triplets are not drawn: a twin is never paired again.
+    """
+    n = len(hh)
+    lookalike = np.full(n, -1, dtype=np.int64)
+    kind = np.zeros(n, dtype=np.int64)
+    if n < 2:
+        return lookalike, kind
+    u = _lookalike_rng(seed).random(n)
+    first = np.flatnonzero(
+        (role[:-1] == ROLE_CHILD)
+        & (role[1:] == ROLE_CHILD)
+        & (hh[:-1] == hh[1:])
+        & (u[:-1] < TWIN_P)
+    )
+    first = first[np.diff(first, prepend=-2) > 1]  # no chains: k, k+1 and k+1, k+2
+    child_age[first + 1] = child_age[first]
+    lookalike[first + 1] = first
+    kind[first + 1] = LOOKALIKE_TWIN
+    return lookalike, kind
+
+
+def _look_alike_names(
+    seed: int,
+    hh: np.ndarray,
+    role: np.ndarray,
+    sex: np.ndarray,
+    starts: np.ndarray,
+    given1: np.ndarray,
+    given2: np.ndarray,
+    g_off: np.ndarray,
+    g_n: np.ndarray,
+    lookalike: np.ndarray,
+    kind: np.ndarray,
+) -> None:
+    """Twins get different first given names; some sons get their father's (in place).
+
+    Parents do not give twins the same name, and a twin pair with the same name and date
+    could not be told apart by anyone. The junior's father is the household head (male).
+    """
+    twin2 = np.flatnonzero(kind == LOOKALIKE_TWIN)
+    twin1 = lookalike[twin2]
+    same = given1[twin2] == given1[twin1]
+    fix = twin2[same]
+    given1[fix] = g_off[fix] + (given1[fix] - g_off[fix] + 1) % g_n[fix]
+    head = starts[hh]
+    u = _lookalike_rng(seed).random(len(hh) * 2)[len(hh) :]  # after the twins' draws
+    twin = kind == LOOKALIKE_TWIN
+    twin[twin1] = True
+    junior = np.flatnonzero(
+        (role == ROLE_CHILD) & (sex == 0) & (sex[head] == 0) & ~twin & (u < JUNIOR_P)
+    )
+    given1[junior] = given1[head[junior]]
+    given2[junior] = given2[head[junior]]
+    lookalike[junior] = head[junior]
+    kind[junior] = LOOKALIKE_JUNIOR
+
+
 @lru_cache(maxsize=2)
 def build_population(seed: int, persons: int, seeds_dir: Path) -> Population:
     """Draw the population for a seed (cached: several months of one seed share it)."""
@@ -377,6 +459,7 @@ def build_population(seed: int, persons: int, seeds_dir: Path) -> Population:
     # children up to 17, in German families also young adults still living with their parents
     child_hi = np.minimum(np.where(is_deu_h, 22.0, 19.0), parent_min - 19.0)
     child_age = -1.0 + rng.random(n) * (child_hi[hh] + 1.0)
+    lookalike, lookalike_kind = _twins(seed, hh, role, child_age)
     age = np.where(
         role == ROLE_HEAD, head_age[hh], np.where(role == ROLE_PARTNER, partner_age[hh], child_age)
     )
@@ -433,6 +516,9 @@ def build_population(seed: int, persons: int, seeds_dir: Path) -> Population:
     p_second = np.where(name_origin == 0, np.where(by < 1990, 0.35, 0.15), 0.08)
     p_second = np.where(name_origin == vnm, 0.0, p_second)
     given2 = np.where(rng.random(n) < p_second, g_off + i2, -1)
+    _look_alike_names(
+        seed, hh, role, sex, starts, given1, given2, g_off, g_n, lookalike, lookalike_kind
+    )
 
     f_off = np.array([foff[o][0] for o in names.ORIGINS])
     f_n = np.array([foff[o][1] for o in names.ORIGINS])
@@ -859,4 +945,6 @@ def build_population(seed: int, persons: int, seeds_dir: Path) -> Population:
         phone=phone,
         birth_place=place,
         legal_u=legal_u,
+        lookalike=lookalike,
+        lookalike_kind=lookalike_kind,
     )
