@@ -27,6 +27,7 @@ import os
 # suffix list on first use; an empty URL list makes it use its bundled snapshot.
 os.environ.setdefault("TLDEXTRACT_PUBLIC_SUFFIX_LIST_URLS", "")
 
+import functools
 import multiprocessing
 import re
 import unicodedata
@@ -306,56 +307,74 @@ class Scrubber:
         *,
         workers: int | None = None,
     ) -> list[str | None]:
-        """`scrub` per text with its own record's names, over all cores for large batches."""
+        """`scrub` per text with its own record's names, over all cores for large batches.
+
+        `workers`: None picks by batch size (`PARALLEL_MIN_TEXTS` per worker, at most one per
+        core); a number asks for that many worker processes (1: in this process).
+        """
         pairs = [(text, list(deny)) for text, deny in zip(texts, deny_lists, strict=True)]
         return self._map(_scrub_one, pairs, workers)
 
     def scan_many(
         self, texts: Iterable[str | None], *, workers: int | None = None
     ) -> list[list[Finding]]:
-        """`scan` per text, over all cores for large batches."""
+        """`scan` per text, over all cores for large batches (`workers` as in `scrub_many`)."""
         return self._map(_scan_one, list(texts), workers)
 
     def _map(
         self, func: Callable[[Scrubber, _T], _R], items: list[_T], workers: int | None
     ) -> list[_R]:
-        """`func(self, item)` per item, in forked workers when the batch is large.
+        """`func(self, item)` per item, in worker processes when the batch is large.
 
         Presidio's pattern recognizers are pure Python (~4 ms per counselling note), so a
-        state-sized month (~30 000 notes) would spend two minutes on one core. Forked
-        workers inherit this analyzer: only items and results cross process boundaries.
+        state-sized month (~30 000 notes) would spend two minutes on one core. Workers come
+        from a fork server (a fresh single-threaded process) and build their own scrubber:
+        forking the calling process itself deadlocked under Airflow, whose task process
+        runs threads (a lock held by another thread at the fork stays locked in the child).
+        Only items and results cross process boundaries.
         """
-        cores = workers if workers is not None else len(os.sched_getaffinity(0))
-        cores = max(1, min(cores, len(items) // PARALLEL_MIN_TEXTS))
-        if cores == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        if workers is None:
+            workers = min(len(os.sched_getaffinity(0)), len(items) // PARALLEL_MIN_TEXTS)
+        cores = max(1, min(workers, len(items)))
+        if cores == 1:
             return [func(self, item) for item in items]
         chunks = [items[i::cores] for i in range(cores)]
-        global _FORKED
-        _FORKED = (self, func)
-        try:
-            with multiprocessing.get_context("fork").Pool(cores) as pool:
-                parts = pool.map(_run_chunk, chunks)
-        finally:
-            _FORKED = None
+        context = _worker_context()
+        with context.Pool(cores, initializer=_start_worker, initargs=(self.language,)) as pool:
+            parts = pool.map(functools.partial(_run_chunk, func), chunks)
         out: list[_R] = [None] * len(items)  # type: ignore[list-item]
         for i, part in enumerate(parts):
             out[i::cores] = part
         return out
 
 
-# Texts per worker below which forking costs more than it saves (~4 ms per text).
-PARALLEL_MIN_TEXTS = 500
+# Texts per worker below which a worker costs more than it saves: starting one and building
+# its scrubber takes 1-2 s, a text ~4 ms.
+PARALLEL_MIN_TEXTS = 1_000
 _T = TypeVar("_T")
 _R = TypeVar("_R")
-# What a forked worker inherits (scrubber, function); set only while `Scrubber._map` runs.
-_FORKED: tuple[Scrubber, Callable[[Scrubber, Any], Any]] | None = None
+# A worker process's own scrubber, built by `_start_worker`; never set in the caller.
+_WORKER_SCRUBBER: Scrubber | None = None
 
 
-def _run_chunk(items: list[Any]) -> list[Any]:
-    if _FORKED is None:  # pragma: no cover - only reachable if the pool was not forked
+def _worker_context() -> multiprocessing.context.BaseContext:
+    """Fork server where the platform has one (workers start with Presidio imported)."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload([__name__])
+        return context
+    return multiprocessing.get_context("spawn")
+
+
+def _start_worker(language: str) -> None:
+    global _WORKER_SCRUBBER
+    _WORKER_SCRUBBER = Scrubber(language)
+
+
+def _run_chunk(func: Callable[[Scrubber, Any], Any], items: list[Any]) -> list[Any]:
+    if _WORKER_SCRUBBER is None:  # pragma: no cover - the pool's initializer sets it
         raise RuntimeError("scrub worker started without a scrubber")
-    scrubber, func = _FORKED
-    return [func(scrubber, item) for item in items]
+    return [func(_WORKER_SCRUBBER, item) for item in items]
 
 
 def _scrub_one(scrubber: Scrubber, item: tuple[str | None, list[str | None]]) -> str | None:
