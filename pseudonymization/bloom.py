@@ -273,9 +273,11 @@ class _Store:
     that grows with the store, so a lookup never rebuilds an index over all codes.
     """
 
-    def __init__(self, words: int) -> None:
+    def __init__(self, words: int, capacity: int = 256) -> None:
         self.count = 0
-        self.masks = np.zeros((256, words), dtype=np.uint64)
+        # np.empty reserves address space only: pages are touched (and faulted in) as rows
+        # are written, so a large capacity costs no memory and spares the copies of growing
+        self.masks = np.empty((capacity, words), dtype=np.uint64)
         self._keys = np.full(1 << 10, -1, dtype=np.int64)
         self._rows = np.zeros(1 << 10, dtype=np.int64)
 
@@ -296,7 +298,7 @@ class _Store:
 
         first, need = self.count, self.count + len(codes)
         if need > len(self.masks):
-            grown = np.zeros((max(need, 2 * len(self.masks)), self.masks.shape[1]), np.uint64)
+            grown = np.empty((max(need, 2 * len(self.masks)), self.masks.shape[1]), np.uint64)
             grown[:first] = self.masks[:first]
             self.masks = grown
         self.masks[first:need] = masks
@@ -341,8 +343,8 @@ class _MaskCache:
         self.salts: dict[str, int] = {}
         self.words: dict[bytes, int] = {}
         self.word_key = os.urandom(16)
-        self.pairs = _Store(bits // 64)  # salt id << 32 | token id
-        self.word_masks = _Store(bits // 64)  # salt id << 32 | word id
+        self.pairs = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | token id
+        self.word_masks = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | word id
         self.lock = threading.Lock()
 
     @property
