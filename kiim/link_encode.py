@@ -19,26 +19,26 @@ a record whose family and given name were exchanged. Different spaces use differ
 (domain separation), so their values never meet.
 
 **Why SipHash-2-4 and not HMAC-SHA256 for these keys.** A record needs seven of them and
-HMAC-SHA256 costs about 1 µs per value in Python (pseudonymization/README.md), which alone
-would cap encoding at ~150 000 records/s per core. SipHash-2-4 (Aumasson & Bernstein 2012)
-is a keyed pseudo-random function designed for exactly this (short inputs, 128-bit secret
-key), so the property that matters here is the same as for HMAC: without the key nobody can
-compute the key of a guessed name and birth date, so the dictionary attack of a plain hash
-does not apply. pandas ships a C implementation that hashes a whole column in one call
-(`pandas.util.hash_array`, ~7 M values/s; a bijective 64-bit mixer is applied after
-SipHash, which does not change its security). Outputs are 64 bits (16 hex characters):
-blocking keys only propose candidate pairs, and at 64 bits an accidental collision among
-ten million distinct values has a probability of about 3·10⁻⁶ and would cost one extra
-comparison. The SipHash keys are derived from the `person` purpose key with HMAC-SHA256
-(one per key space). Record pseudonyms and the AZR key stay HMAC-SHA256 (`keyed_hash`).
-`siphash24_reference` is a plain-Python SipHash-2-4 against which the tests pin the pandas
-implementation (and its published test vector), so a pandas upgrade that changed the
-function could not silently change every key.
+HMAC-SHA256 in a Python loop cost about 1 µs per value (pseudonymization/README.md), which
+alone would have capped encoding at ~150 000 records/s per core. SipHash-2-4 (Aumasson &
+Bernstein 2012) is a keyed pseudo-random function designed for exactly this (short inputs,
+128-bit secret key), so the property that matters here is the same as for HMAC: without the
+key nobody can compute the key of a guessed name and birth date, so the dictionary attack of
+a plain hash does not apply. The values are those of pandas' `hash_array` (SipHash-2-4, then
+a bijective 64-bit mixer, which does not change its security), which computed them first; a
+compiled kernel (`siphash_hex`, `pseudonymization._kernels`) now computes the same values
+straight from the parts' Arrow buffers, ≈ 3x faster. Outputs are 64 bits (16 hex
+characters): blocking keys only propose candidate pairs, and at 64 bits an accidental
+collision among ten million distinct values has a probability of about 3·10⁻⁶ and would cost
+one extra comparison. The SipHash keys are derived from the `person` purpose key with
+HMAC-SHA256 (one per key space). Record pseudonyms and the AZR key stay HMAC-SHA256
+(`keyed_hash`). `siphash24_reference` is a plain-Python SipHash-2-4 against which the tests
+pin the kernel and pandas (and the paper's test vector), so neither a pandas upgrade nor a
+kernel change could silently change every key.
 """
 
 from __future__ import annotations
 
-import binascii
 import functools
 import hashlib
 import hmac
@@ -53,6 +53,7 @@ import pyarrow.compute as pc
 
 from kiim.schema import ADDRESS_CLK_COLUMN, ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN
 from pseudonymization import clk_encode, cologne, combine, normalize_names, to_binary_array
+from pseudonymization._arrow import string_buffers
 from pseudonymization.normalize import normalize_distinct
 from pseudonymization.phonetic import cologne_words
 
@@ -68,9 +69,6 @@ SPACES: dict[str, tuple[str, ...]] = {
 }
 HEX_CHARS = 16
 _MASK64 = (1 << 64) - 1
-# keyed_combo: sample size, and the share of distinct values below which deduplication pays
-_DEDUP_SAMPLE = 4096
-_DEDUP_MAX_SHARE = 0.6
 
 
 def space_key(person_key: bytes, space: str) -> bytes:
@@ -91,9 +89,12 @@ def _as_pandas_key(key: bytes) -> str:
 
 
 def siphash64(values: Any, key: bytes) -> np.ndarray:
-    """SipHash-2-4 of each value's UTF-8 bytes followed by pandas' 64-bit mixer (uint64).
+    """SipHash-2-4 of each value's UTF-8 bytes followed by pandas' 64-bit mixer (uint64),
+    computed by pandas (`hash_array`).
 
-    `values` is a sequence of str or bytes without nulls.
+    The link keys are computed by the compiled kernel (`keyed_key`, `keyed_combo`); this is
+    the implementation they replaced, kept so the tests can pin the kernel to it. `values`
+    is a sequence of str or bytes without nulls.
     """
     arr = np.asarray(values, dtype=object)
     if len(arr) == 0:
@@ -103,15 +104,63 @@ def siphash64(values: Any, key: bytes) -> np.ndarray:
     )
 
 
-def _hex16(words: np.ndarray) -> bytes:
-    return binascii.hexlify(words.astype(">u8").tobytes())
+def _key_words(key: bytes) -> tuple[np.uint64, np.uint64]:
+    """The two little-endian 64-bit halves of a 16-byte SipHash key."""
+    if len(key) != 16:
+        raise ValueError("a SipHash key has exactly 16 bytes")
+    return np.uint64(int.from_bytes(key[:8], "little")), np.uint64(
+        int.from_bytes(key[8:], "little")
+    )
+
+
+def siphash_hex(
+    rows: list[np.ndarray], values: list[pa.Array], key: bytes, sep: str = "\x1f"
+) -> pa.StringArray:
+    """Keyed link key of each row as 16 lower-case hex characters, from its parts joined by
+    `sep`: row i hashes values[0][rows[0][i]] sep values[1][rows[1][i]] ...; a row with a
+    negative index (a null part) gives null.
+
+    What pandas' `siphash64` gives for the joined strings (pinned by tests), but computed by
+    a compiled kernel (`pseudonymization._kernels.siphash_join_hex`) straight from the
+    parts' Arrow buffers: no joined string array, no Python bytes object per row, and the hex
+    is written by the kernel, so a key costs a few tens of ns per row instead of ~190.
+    """
+    from pseudonymization import _kernels
+
+    k0, k1 = _key_words(key)
+    texts = [pc.cast(v, pa.string()) for v in values]
+    n = len(rows[0])
+    stacked = np.empty((len(rows), n), dtype=np.int64)
+    base, longest = 0, len(texts) - 1
+    for i, (r, text) in enumerate(zip(rows, texts, strict=True)):
+        np.add(r, base, out=stacked[i])
+        stacked[i][r < 0] = -1
+        base += len(text)
+        if len(text):
+            longest += int(pc.max(pc.binary_length(text)).as_py() or 0)
+    valid = (stacked >= 0).all(axis=0)
+    count = int(valid.sum())
+    data = np.empty(count * HEX_CHARS, dtype=np.uint8)
+    if count:
+        offsets, buffer = string_buffers(pa.concat_arrays(texts) if len(texts) > 1 else texts[0])
+        if len(rows) > 1 and (buffer[offsets[0] : offsets[-1]] == ord(sep)).any():
+            # ("A|B", "C") and ("A", "B|C") would give the same key
+            raise ValueError("a part contains the separator; normalise the parts first")
+        _kernels.siphash_join_hex(k0, k1, stacked, offsets, buffer, ord(sep), longest, data)
+    offsets32 = np.zeros(n + 1, dtype=np.int32)
+    np.cumsum(valid.astype(np.int32) * HEX_CHARS, out=offsets32[1:])
+    nulls = n - count
+    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes()) if nulls else None
+    return pa.Array.from_buffers(
+        pa.string(), n, [bitmap, pa.py_buffer(offsets32), pa.py_buffer(data)], null_count=nulls
+    )
 
 
 def keyed_key(values: Any, key: bytes, *, dedup: bool = False) -> pa.StringArray:
     """Keyed 64-bit link key per value as 16 lower-case hex characters; nulls stay null.
 
-    `dedup=True` hashes each distinct value once (worth it for keys that repeat, such as
-    phonetic codes with a birth year).
+    `dedup=True` hashes each distinct value once (worth it only for values that repeat a
+    lot: the kernel costs a few tens of ns per value).
     """
     arr = values if isinstance(values, pa.Array) else pa.array(values, type=pa.string())
     if isinstance(arr, pa.ChunkedArray):  # pragma: no cover - callers pass arrays
@@ -119,22 +168,10 @@ def keyed_key(values: Any, key: bytes, *, dedup: bool = False) -> pa.StringArray
     if dedup and len(arr):
         encoded = arr.dictionary_encode()
         return pc.take(keyed_key(encoded.dictionary, key), encoded.indices)
-    n = len(arr)
-    valid = pc.is_valid(arr).to_numpy(zero_copy_only=False)
-    present = arr.filter(pa.array(valid)) if arr.null_count else arr
-    data = present.cast(pa.binary()).to_numpy(zero_copy_only=False)
-    digests = _hex16(siphash64(data, key))
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(valid.astype(np.int32) * HEX_CHARS, out=offsets[1:])
-    bitmap = (
-        pa.py_buffer(np.packbits(valid, bitorder="little").tobytes()) if arr.null_count else None
-    )
-    return pa.Array.from_buffers(
-        pa.string(),
-        n,
-        [bitmap, pa.py_buffer(offsets), pa.py_buffer(digests)],
-        null_count=arr.null_count,
-    )
+    rows = np.arange(len(arr), dtype=np.int64)
+    if arr.null_count:
+        rows[~pc.is_valid(arr).to_numpy(zero_copy_only=False)] = -1
+    return siphash_hex([rows], [arr], key)
 
 
 def first_words(names: pa.Array) -> pa.Array:
@@ -297,58 +334,14 @@ def sorted_codes(a: Coded, b: Coded) -> tuple[Coded, Coded]:
     )
 
 
-def _combinations(parts: list[Coded], rows: np.ndarray) -> np.ndarray:
-    """One integer per row for its combination of part values (mixed radix over the parts'
-    dictionaries, re-factorised before the code could overflow)."""
-    code = parts[0].rows[rows]
-    space = max(len(parts[0].values), 1)
-    for part in parts[1:]:
-        size = max(len(part.values), 1)
-        if space * size >= 1 << 62:
-            code, uniques = pd.factorize(code)
-            space = max(len(uniques), 1)
-        code = code * size + part.rows[rows]
-        space *= size
-    return code
-
-
 def keyed_combo(parts: list[Coded], key: bytes, sep: str = "\x1f") -> pa.StringArray:
-    """`keyed_key(combine(*parts), key)`, hashing each distinct combination once if it pays.
+    """`keyed_key(combine(*parts), key)` without building the joined strings.
 
-    Rows with a null part give null. When a sample shows that combinations repeat (phonetic
-    codes of two names, with or without the birth year), they are found on integer indices
-    (`_combinations`) and only their first rows are joined and hashed. Near-unique keys (a name with the birth date) skip that search: it
-    would cost more than the hashing it saves.
+    Rows with a null part give null. The kernel (`siphash_hex`) joins each row's parts from
+    the distinct values' buffers while hashing; at a few tens of ns per row, searching for
+    repeated combinations first (as before the kernel) would cost more than it saves.
     """
-    for i, part in enumerate(parts):
-        if len(part.values) and pc.any(pc.match_substring(part.values, sep)).as_py():
-            raise ValueError(f"part {i} contains the separator; normalise the parts first")
-    n = len(parts[0].rows)
-    valid = np.ones(n, dtype=bool)
-    for part in parts:
-        valid &= part.rows >= 0
-    rows = np.flatnonzero(valid)
-    sample = rows[:: max(1, len(rows) // _DEDUP_SAMPLE)]
-    labels: np.ndarray | None = None
-    distinct_share = len(pd.unique(_combinations(parts, sample))) / max(len(sample), 1)
-    if len(sample) and distinct_share < _DEDUP_MAX_SHARE:
-        labels, uniques = pd.factorize(_combinations(parts, rows))
-        first = np.empty(len(uniques), dtype=np.int64)
-        first[labels[::-1]] = rows[::-1]  # the first row of each combination
-    else:
-        first = rows
-    joined = pc.binary_join_element_wise(
-        *(pc.cast(p.values, pa.string()).take(pa.array(p.rows[first])) for p in parts), sep
-    )
-    hashes = siphash64(joined.cast(pa.binary()).to_numpy(zero_copy_only=False), key)
-    data = _hex16(hashes if labels is None else hashes[labels])
-    offsets = np.zeros(n + 1, dtype=np.int32)
-    np.cumsum(valid.astype(np.int32) * HEX_CHARS, out=offsets[1:])
-    nulls = n - len(rows)
-    bitmap = pa.py_buffer(np.packbits(valid, bitorder="little").tobytes()) if nulls else None
-    return pa.Array.from_buffers(
-        pa.string(), n, [bitmap, pa.py_buffer(offsets), pa.py_buffer(data)], null_count=nulls
-    )
+    return siphash_hex([p.rows for p in parts], [p.values for p in parts], key, sep)
 
 
 # ------------------------------------------------------------------------ reference SipHash

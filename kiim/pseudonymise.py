@@ -108,6 +108,7 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
         keys.bloom,
         salt=salt,
         birth_name=birth_name.dictionary(),
+        normalised=True,
     )
     out[CLK_COLUMN] = to_binary_array(clk)
     if delivers_address(agency):  # address keys and filter (kiim/link_encode.py)

@@ -56,3 +56,14 @@ def distinct_indices(values: Any) -> tuple[list[str], np.ndarray]:
     encoded = arr.dictionary_encode()
     idx = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     return encoded.dictionary.to_pylist(), idx
+
+
+def string_buffers(arr: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
+    """Offsets (n + 1, int64, into the data buffer) and UTF-8 bytes of a string array,
+    without copying the bytes: what compiled kernels read instead of Python strings."""
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
+    data = (
+        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
+    )
+    return offsets.astype(np.int64), data

@@ -27,8 +27,9 @@ details and measured figures; in short:
 * each distinct (salt, token) pair gets one mask with the positions of its inner bits and of
   their complements, so a balanced row is OR(masks) XOR (complement positions);
 * masks are OR-ed per distinct (salt, word), then per distinct (salt, name), then per row;
-* pair and (salt, word) masks are kept per process and key (`_MaskCache`): the HMAC calls
-  behind them (about 1 µs each in Python, two or three per pair) are the largest cost left.
+* pair and (salt, word) masks are kept per process and key (`_MaskCache`);
+* the loops that cannot be numpy operations are compiled kernels (`_kernels`: the HMACs
+  behind the positions, 64 messages at a time; the OR gathers; the hash tables).
 """
 
 from __future__ import annotations
@@ -43,8 +44,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pseudonymization._arrow import to_string_array
-from pseudonymization.keyed_hash import _midstates
+from pseudonymization._arrow import string_buffers, to_string_array
 from pseudonymization.normalize import normalize_distinct, normalize_name
 from pseudonymization.phonetic import cologne, cologne_words
 
@@ -52,9 +52,6 @@ DEFAULT_BITS = 1024
 DEFAULT_K = 10
 _SALT_SEP = "\x1e"
 _DOB_WEIGHT = 2
-_MASK_CHUNK = 8192
-_ROW_CHUNK = 4096
-_GROUP_BLOCK = 512
 # Masks kept per process, over all keys (128 bytes each at 1024 bits). A district month of
 # 200 000 persons needs about 80 000 pair and 100 000 word masks; beyond this limit the cache
 # starts again rather than grow.
@@ -68,8 +65,6 @@ _MONTH0 = _DAY0 + 100
 _YEAR0 = _MONTH0 + 100
 _EXTRA0 = _YEAR0 + 10_000
 _ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-# largest code space for which `_distinct` uses a dense table instead of hashing
-_DENSE_LIMIT = 1 << 22
 
 
 def _subkeys(key: bytes) -> tuple[bytes, bytes]:
@@ -173,33 +168,17 @@ def _remap(indices: np.ndarray, mapping: np.ndarray) -> np.ndarray:
     return np.append(mapping, -1)[indices]
 
 
-def _distinct(codes: np.ndarray, space: int) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of non-negative integer codes below `space`, and each code's index.
+def _distinct(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of non-negative integer codes, and each code's index among them.
 
-    A dense table when `space` is small (a few ns per element), otherwise pandas' hash
-    factorisation (imported lazily: pandas takes seconds to import).
+    A compiled hash factorisation (`_kernels.factorize`): its memory follows the number of
+    codes, not the code space (a dense table over salts x values was tens of MB, and fresh
+    pages are expensive).
     """
-    if space <= _DENSE_LIMIT:
-        present = np.zeros(space, dtype=bool)
-        present[codes] = True
-        distinct = np.flatnonzero(present)
-        index = np.zeros(space, dtype=np.int32)
-        index[distinct] = np.arange(len(distinct), dtype=np.int32)
-        return distinct, index[codes].astype(np.int64)
-    import pandas as pd
+    from pseudonymization import _kernels  # numba: imported when needed
 
-    labels, uniques = pd.factorize(codes)
-    return np.asarray(uniques, dtype=np.int64), labels.astype(np.int64, copy=False)
-
-
-def _string_buffers(arr: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:
-    """Offsets (n + 1) and UTF-8 bytes of a string array."""
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int32)[arr.offset : arr.offset + len(arr) + 1]
-    data = (
-        np.frombuffer(data_buf, dtype=np.uint8) if data_buf is not None else np.zeros(0, np.uint8)
-    )
-    return offsets.astype(np.int64), data
+    codes = np.ascontiguousarray(codes, dtype=np.int64)
+    return _kernels.factorize(codes)
 
 
 def _csr(
@@ -223,7 +202,7 @@ def _word_tokens(words: pa.StringArray, vocab: _Vocabulary) -> tuple[np.ndarray,
     n = len(words)
     if n == 0:
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    offsets, data = _string_buffers(words)
+    offsets, data = string_buffers(words)
     lengths = np.diff(offsets)
     chars = data[offsets[0] : offsets[-1]].astype(np.int64) - 64
     owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
@@ -265,7 +244,7 @@ def _date_tokens(dates: pa.StringArray, vocab: _Vocabulary) -> tuple[np.ndarray,
     tokens = np.zeros(int(ptr[-1]), dtype=np.int64)
     iso_idx = np.flatnonzero(iso)
     if len(iso_idx):
-        offsets, data = _string_buffers(dates.take(pa.array(iso_idx)))
+        offsets, data = string_buffers(dates.take(pa.array(iso_idx)))
         digits = data[offsets[0] : offsets[-1]].reshape(-1, 10).astype(np.int64) - 48
         at = ptr[iso_idx]
         tokens[at] = _DAY0 + digits[:, 8] * 10 + digits[:, 9]
@@ -290,39 +269,51 @@ def _expand(
 class _Store:
     """Bit masks by integer code in one growing matrix (rows in insertion order).
 
-    Codes are looked up with a pandas index (a C hash table): a Python dict is slow here,
-    since codes that differ only in their high bits collide in its low-bit probing.
+    Codes are looked up in a compiled open-addressing hash table (`_kernels.table_find`)
+    that grows with the store, so a lookup never rebuilds an index over all codes.
     """
 
-    def __init__(self, words: int) -> None:
-        self.codes = np.zeros(0, dtype=np.int64)
-        self.masks = np.zeros((256, words), dtype=np.uint64)
-        self._index: Any = None
+    def __init__(self, words: int, capacity: int = 256) -> None:
+        self.count = 0
+        # np.empty reserves address space only: pages are touched (and faulted in) as rows
+        # are written, so a large capacity costs no memory and spares the copies of growing
+        self.masks = np.empty((capacity, words), dtype=np.uint64)
+        self._keys = np.full(1 << 10, -1, dtype=np.int64)
+        self._rows = np.zeros(1 << 10, dtype=np.int64)
 
     def __len__(self) -> int:
-        return len(self.codes)
+        return self.count
 
     def find(self, codes: np.ndarray) -> np.ndarray:
         """Row of each code, -1 where unknown."""
-        if len(self.codes) == 0:
-            return np.full(len(codes), -1, dtype=np.int64)
-        if self._index is None:
-            import pandas as pd
+        from pseudonymization import _kernels  # numba: imported when needed
 
-            self._index = pd.Index(self.codes)
-        return np.asarray(self._index.get_indexer(codes), dtype=np.int64)
+        out = np.empty(len(codes), dtype=np.int64)
+        _kernels.table_find(self._keys, self._rows, codes.astype(np.int64, copy=False), out)
+        return out
 
     def add(self, codes: np.ndarray, masks: np.ndarray) -> np.ndarray:
         """Store masks under new (distinct, unknown) codes; their rows."""
-        first, need = len(self.codes), len(self.codes) + len(codes)
+        from pseudonymization import _kernels  # numba: imported when needed
+
+        first, need = self.count, self.count + len(codes)
         if need > len(self.masks):
-            grown = np.zeros((max(need, 2 * len(self.masks)), self.masks.shape[1]), np.uint64)
+            grown = np.empty((max(need, 2 * len(self.masks)), self.masks.shape[1]), np.uint64)
             grown[:first] = self.masks[:first]
             self.masks = grown
         self.masks[first:need] = masks
-        self.codes = np.concatenate([self.codes, codes])
-        self._index = None
-        return np.arange(first, need)
+        rows = np.arange(first, need, dtype=np.int64)
+        codes = codes.astype(np.int64, copy=False)
+        if 2 * need > len(self._keys):  # keep the load factor at most 1/2: rehash
+            old = self._keys >= 0
+            old_keys, old_rows = self._keys[old], self._rows[old]
+            size = 1 << _kernels.table_bits(2 * need)
+            self._keys = np.full(size, -1, dtype=np.int64)
+            self._rows = np.zeros(size, dtype=np.int64)
+            _kernels.table_insert(self._keys, self._rows, old_keys, old_rows)
+        _kernels.table_insert(self._keys, self._rows, codes, rows)
+        self.count = need
+        return rows
 
 
 class _MaskCache:
@@ -337,8 +328,10 @@ class _MaskCache:
     """
 
     def __init__(self, key: bytes, bits: int, k: int, balance: bool) -> None:
+        from pseudonymization import _kernels  # numba: imported when needed
+
         pos_key, perm_key = _subkeys(key)
-        self.inner, self.outer = _midstates(pos_key)
+        self.midstates = _kernels.hmac_midstates(np.frombuffer(pos_key, dtype=np.uint8))
         self.k, self.balance = k, balance
         self.m = bits // 2 if balance else bits
         self.perm = _permutation(perm_key, bits) if balance else np.arange(bits)
@@ -350,8 +343,8 @@ class _MaskCache:
         self.salts: dict[str, int] = {}
         self.words: dict[bytes, int] = {}
         self.word_key = os.urandom(16)
-        self.pairs = _Store(bits // 64)  # salt id << 32 | token id
-        self.word_masks = _Store(bits // 64)  # salt id << 32 | word id
+        self.pairs = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | token id
+        self.word_masks = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | word id
         self.lock = threading.Lock()
 
     @property
@@ -385,68 +378,40 @@ class _MaskCache:
     ) -> np.ndarray:
         """Row in `pairs.masks` of each (salt index, call token id) pair; unseen pairs get
         their positions computed and stored."""
+        from pseudonymization import _kernels  # numba: imported when needed
+
         token_ids = np.arange(vocab.size, dtype=np.int64)
         token_ids[_EXTRA0:] = [self.vocab.add(t) for t in vocab.extra_tokens]
         codes = (self.salt_ids(salts)[pair_salt] << 32) | token_ids[pair_token]
         found = self.pairs.find(codes)
         missing = np.flatnonzero(found < 0)
         if len(missing):
-            # messages salt || separator || token as UTF-8, built from the few distinct salts
-            # and tokens rather than once per pair
+            # messages salt || separator || token as UTF-8, assembled by the kernel from the
+            # few distinct salts and tokens rather than built once per pair in Python
             tokens, token_of = np.unique(pair_token[missing], return_inverse=True)
             token_text = [vocab.token(t) for t in tokens.tolist()]
-            token_bytes = [t.encode("utf-8") for t in token_text]
-            prefixes = [(s + _SALT_SEP).encode("utf-8") for s in salts]
-            messages = [
-                prefixes[s] + token_bytes[t]
-                for s, t in zip(pair_salt[missing].tolist(), token_of.tolist(), strict=True)
-            ]
             token_k = np.array([_token_k(t, self.k) for t in token_text], dtype=np.int64)
-            masks = self._masks(messages, token_k[token_of])
+            masks = np.zeros((len(missing), self.pairs.masks.shape[1]), dtype=np.uint64)
+            prefix_offsets, prefix_data = string_buffers(
+                pa.array([s + _SALT_SEP for s in salts], pa.string())
+            )
+            token_offsets, token_data = string_buffers(pa.array(token_text, pa.string()))
+            _kernels.position_masks(
+                self.midstates,
+                prefix_offsets,
+                prefix_data,
+                pair_salt[missing].astype(np.int64),
+                token_offsets,
+                token_data,
+                token_of.astype(np.int64),
+                token_k[token_of],
+                self.m,
+                self.perm,
+                self.balance,
+                masks,
+            )
             found[missing] = self.pairs.add(codes[missing], masks)
         return found
-
-    def _masks(self, messages: list[bytes], ks: np.ndarray) -> np.ndarray:
-        """Mask of each message: the bits of its positions (inner and complement)."""
-        out = np.zeros((len(messages), self.pairs.masks.shape[1]), dtype=np.uint64)
-        for lo in range(0, len(messages), _MASK_CHUNK):
-            chunk, chunk_ks = messages[lo : lo + _MASK_CHUNK], ks[lo : lo + _MASK_CHUNK]
-            for kk in np.unique(chunk_ks).tolist():
-                sel = np.flatnonzero(chunk_ks == kk)
-                positions = _positions(self.inner, self.outer, [chunk[i] for i in sel], kk, self.m)
-                target = np.zeros((len(sel), out.shape[1]), dtype=np.uint64)
-                rows = np.arange(len(sel))
-                for half in (0, self.m) if self.balance else (0,):
-                    placed = self.perm[positions + half]
-                    for c in range(kk):
-                        q = placed[:, c]
-                        bit = np.left_shift(np.uint64(1), (q & 63).astype(np.uint64))
-                        target[rows, q >> 6] |= bit
-                out[lo + sel] = target
-        return out
-
-
-def _positions(inner: Any, outer: Any, messages: list[bytes], k: int, m: int) -> np.ndarray:
-    """The k bit positions in [0, m) of each (UTF-8) message, shape (len(messages), k).
-
-    Position i of a message is the i-th big-endian 32-bit word of the concatenated blocks
-    HMAC(pos_key, msg || 0), HMAC(pos_key, msg || 1), ..., taken modulo m. The HMAC is
-    computed from the key's two pad midstates (keyed_hash explains why).
-    """
-    blocks = (k + 7) // 8
-    suffixes = [bytes([j]) for j in range(blocks)]
-    out: list[bytes] = []
-    append = out.append
-    copy_inner, copy_outer = inner.copy, outer.copy
-    for message in messages:
-        for suffix in suffixes:
-            h = copy_inner()
-            h.update(message + suffix)
-            o = copy_outer()
-            o.update(h.digest())
-            append(o.digest())
-    words = np.frombuffer(b"".join(out), dtype=">u4").reshape(len(messages), blocks * 8)
-    return words[:, :k].astype(np.int64) % m
 
 
 _CACHES: dict[tuple[bytes, int, int, bool], _MaskCache] = {}
@@ -471,32 +436,12 @@ def clear_cache() -> None:
 
 
 def _or_groups(masks: np.ndarray, ptr: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """OR of `masks[items[ptr[g]:ptr[g+1]]]` for each group g, plus a final all-zero group.
+    """OR of `masks[items[ptr[g]:ptr[g+1]]]` for each group g, plus a final all-zero group
+    (the target of rows without a group); a compiled loop (`_kernels.or_groups`)."""
+    from pseudonymization import _kernels  # numba: imported when needed
 
-    Groups are visited in order of decreasing size, in blocks that stay in the CPU cache;
-    within a block, step j ORs the j-th item into a prefix of them: one numpy gather per
-    item slot instead of one per group (about 3x faster than `np.bitwise_or.reduceat`).
-    """
-    counts = np.diff(ptr)
-    out = np.zeros((len(counts) + 1, masks.shape[1]), dtype=np.uint64)
-    nonempty = np.flatnonzero(counts)
-    if len(nonempty) == 0:
-        return out
-    order = nonempty[np.argsort(-counts[nonempty], kind="stable")]
-    sizes, starts = counts[order], ptr[order]
-    block = min(_GROUP_BLOCK, len(order))
-    acc = np.empty((block, masks.shape[1]), dtype=np.uint64)
-    gathered = np.empty_like(acc)
-    for lo in range(0, len(order), block):
-        hi = min(lo + block, len(order))
-        block_sizes, block_starts = sizes[lo:hi], starts[lo:hi]
-        into = acc[: hi - lo]
-        np.take(masks, items[block_starts], axis=0, out=into)
-        for j in range(1, int(block_sizes[0])):
-            n = int(np.count_nonzero(block_sizes > j))
-            np.take(masks, items[block_starts[:n] + j], axis=0, out=gathered[:n])
-            np.bitwise_or(into[:n], gathered[:n], out=into[:n])
-        out[order[lo:hi]] = into
+    out = np.zeros((len(ptr), masks.shape[1]), dtype=np.uint64)
+    _kernels.or_groups(masks, ptr, items.astype(np.int64, copy=False), out)
     return out
 
 
@@ -507,7 +452,7 @@ def _groups(
     and the groups' salts and values."""
     nv = max(n_values, 1)
     codes = [salt_idx[r >= 0] * nv + r[r >= 0] for r in rows_values]
-    distinct, inverse = _distinct(np.concatenate(codes), (int(salt_idx.max(initial=0)) + 1) * nv)
+    distinct, inverse = _distinct(np.concatenate(codes))
     out, lo = [], 0
     for r, c in zip(rows_values, codes, strict=True):
         g = np.full(len(r), -1, dtype=np.int64)
@@ -528,6 +473,7 @@ def clk_encode(
     bits: int = DEFAULT_BITS,
     k: int = DEFAULT_K,
     balance: bool = True,
+    normalised: bool = False,
 ) -> np.ndarray:
     """Encode records as keyed, hardened, record-level Bloom filters.
 
@@ -544,6 +490,9 @@ def clk_encode(
         bits: length of the output vector (multiple of 128).
         k: bit positions per name token (birth date tokens use 2k).
         balance: filter of bits/2 plus its complement, keyed permutation (see module doc).
+        normalised: the name columns hold `normalize_names` output already (as in
+            `link_encodings`), so they are not normalised a second time; normalising is
+            idempotent, so the result is the same either way.
 
     Returns:
         uint8 array of shape (n, bits // 8). A record without any usable input is all zeros
@@ -577,25 +526,25 @@ def clk_encode(
     vocab = _Vocabulary()
 
     # names of all name columns in one dictionary of normalised names, split into words
-    normalised: list[pa.Array] = []
+    columns: list[pa.Array] = []
     for _, distinct in names:
         # columns over one dictionary (link_encodings passes its normalised names for all
         # three) are normalised once
-        same = [n for (_, d), n in zip(names, normalised, strict=False) if d.equals(distinct)]
+        same = [n for (_, d), n in zip(names, columns, strict=False) if d.equals(distinct)]
         if not same:
-            same = [normalize_distinct(pc.cast(distinct, pa.string()))]
-        normalised.append(same[0])
-    unified = pa.concat_arrays(normalised).dictionary_encode()
+            text = pc.cast(distinct, pa.string())
+            same = [text if normalised else normalize_distinct(text)]
+        columns.append(same[0])
+    unified = pa.concat_arrays(columns).dictionary_encode()
     mapping = unified.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
     name_rows, lo = [], 0
-    for (rows, _), norm in zip(names, normalised, strict=True):
+    for (rows, _), norm in zip(names, columns, strict=True):
         name_rows.append(_remap(rows, mapping[lo : lo + len(norm)]))
         lo += len(norm)
     split = pc.split_pattern(unified.dictionary, " ")
     word_encoded = pc.list_flatten(split).dictionary_encode()
     name_ptr = np.asarray(split.offsets, dtype=np.int64)
     name_words = word_encoded.indices.to_numpy(zero_copy_only=False).astype(np.int64)
-    word_ptr, word_tokens = _word_tokens(word_encoded.dictionary, vocab)
     date_ptr, date_tokens_ = _date_tokens(pc.cast(dates, pa.string()), vocab)
     date_rows = _remap(date_rows, np.where(np.diff(date_ptr) > 0, np.arange(len(dates)), -1))
 
@@ -603,8 +552,8 @@ def clk_encode(
     name_groups, ng_salt, ng_name = _groups(salt_idx, name_rows, len(unified.dictionary))
     (date_group,), dg_salt, dg_date = _groups(salt_idx, [date_rows], len(dates))
     owner, word = _expand(name_ptr, name_words, ng_name)
-    n_words = max(len(word_ptr) - 1, 1)
-    sw, sw_of_name_item = _distinct(ng_salt[owner] * n_words + word, len(salt_values) * n_words)
+    n_words = max(len(word_encoded.dictionary), 1)
+    sw, sw_of_name_item = _distinct(ng_salt[owner] * n_words + word)
     sw_salt, sw_word = sw // n_words, sw % n_words
 
     def ptr_of(owners: np.ndarray, count: int) -> np.ndarray:
@@ -618,14 +567,20 @@ def clk_encode(
         sw_codes = cache.word_codes(salt_values, word_strings, sw_salt, sw_word)
         sw_rows = cache.word_masks.find(sw_codes)
         new_sw = np.flatnonzero(sw_rows < 0)
-        sw_owner, sw_token = _expand(word_ptr, word_tokens, sw_word[new_sw])
+        # tokens only of the words that still need a mask (later agencies and months find
+        # most (salt, word) masks in the cache)
+        needed, needed_of_sw = np.unique(sw_word[new_sw], return_inverse=True)
+        word_ptr, word_tokens = _word_tokens(
+            word_encoded.dictionary.take(pa.array(needed, pa.int64())), vocab
+        )
+        sw_owner, sw_token = _expand(word_ptr, word_tokens, needed_of_sw.astype(np.int64))
         d_owner, d_token = _expand(date_ptr, date_tokens_, dg_date)
         # distinct (salt, token) pairs -> cached masks; token ids are made dense first (most
         # of the id space, e.g. years, is unused) to keep the pair space small
-        used, dense_token = _distinct(np.concatenate([sw_token, d_token]), vocab.size)
+        used, dense_token = _distinct(np.concatenate([sw_token, d_token]))
         width = max(len(used), 1)
         pair_salt = np.concatenate([sw_salt[new_sw][sw_owner], dg_salt[d_owner]])
-        pairs, pair_of_item = _distinct(pair_salt * width + dense_token, len(salt_values) * width)
+        pairs, pair_of_item = _distinct(pair_salt * width + dense_token)
         rows_of_pair = cache.pair_rows(salt_values, vocab, pairs // width, used[pairs % width])
         item_rows = rows_of_pair[pair_of_item]
         pair_masks = cache.pairs.masks
@@ -641,23 +596,12 @@ def clk_encode(
             cache.word_masks.masks, ptr_of(owner, len(ng_name)), sw_rows[sw_of_name_item]
         )
 
-    prepared = [(np.where(g < 0, len(ng_name), g), name_masks) for g in name_groups]
-    prepared.append((np.where(date_group < 0, len(dg_date), date_group), date_masks))
-    empty = date_group < 0
-    for g in name_groups:
-        empty &= g < 0
+    from pseudonymization import _kernels  # numba: imported when needed
+
     out = np.zeros((n, words), dtype=np.uint64)
-    buffer = np.empty((min(n, _ROW_CHUNK), words), dtype=np.uint64)
-    for lo in range(0, n, _ROW_CHUNK):
-        hi = min(n, lo + _ROW_CHUNK)
-        rows = out[lo:hi]
-        gathered = buffer[: hi - lo]
-        for row_group, group_masks in prepared:
-            np.take(group_masks, row_group[lo:hi], axis=0, out=gathered)
-            rows |= gathered
-        if balance:
-            rows ^= cache.flip
-    out[empty] = 0
+    _kernels.or_rows(
+        np.stack(name_groups), name_masks, date_group, date_masks, cache.flip, balance, out
+    )
     return out.astype("<u8", copy=False).view(np.uint8).reshape(n, bits // 8)
 
 
@@ -722,7 +666,7 @@ def to_binary_array(clks: np.ndarray, *, null_if_empty: bool = True) -> pa.Binar
         raise ValueError("expected a 2-d array of shape (n, bytes)")
     n, width = clks.shape
     offsets = np.arange(0, (n + 1) * width, width, dtype=np.int32)
-    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(clks.tobytes())]
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(clks)]  # no copy of the filters
     if null_if_empty:
         valid = (clks.view(np.uint64) if width % 8 == 0 else clks).any(axis=1)
         if not valid.all():

@@ -4,15 +4,14 @@ Why it is built the way it is (measured on the project's 2-core machine, see
 `pseudonymization.bench` and README.md):
 
 * HMAC(K, m) = H(K^opad || H(K^ipad || m)). Both pads are exactly one SHA-256 block, so their
-  compression is the same for every value: we compute the two midstates once and `copy()`
-  them per value. That halves the SHA-256 work and skips `hmac.new`'s per-call key setup
-  (~0.35 M/s -> ~1 M/s per core).
+  compression is the same for every value: the two midstates are computed once per call.
+* The hashing itself is a compiled kernel (`_kernels.hmac_sha256`, numba) that reads the
+  Arrow buffer directly and runs the SHA-256 of 64 short values side by side, so that the
+  compiler vectorises it (AVX2). One core hashes several million values per second; the
+  Python loop over `hashlib` before it managed about one million (and forked over the cores
+  to get more, which is no longer worth it).
 * Repeated values are hashed once (Arrow dictionary encoding, then `take`): link keys built
   from phonetic codes and birth dates repeat a lot.
-* Large columns are split over the available cores with `fork` into a shared anonymous
-  memory map (no pickling of inputs or outputs). The children only run the hash loop on the
-  builtin (non-OpenSSL) SHA-256 and leave with `os._exit`, which keeps fork safe even in a
-  process that has other threads.
 * The hex encoding is one `binascii.hexlify` over all digests, and the result is assembled
   from raw buffers (fixed-width strings), not from a Python list.
 """
@@ -20,116 +19,37 @@ Why it is built the way it is (measured on the project's 2-core machine, see
 from __future__ import annotations
 
 import binascii
-import contextlib
 import hashlib
 import hmac
-import mmap
-import os
-import signal
-import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pseudonymization._arrow import to_string_array
-
-try:  # CPython's own SHA-256 (3.11: _sha256, 3.12+: _sha2): no OpenSSL locks, cheap copy()
-    from _sha256 import sha256 as _sha256  # type: ignore[import-not-found,unused-ignore]
-except ImportError:  # pragma: no cover - depends on the Python version
-    try:
-        from _sha2 import sha256 as _sha256  # type: ignore[import-not-found,no-redef,unused-ignore]
-    except ImportError:
-        _sha256 = hashlib.sha256
+from pseudonymization._arrow import string_buffers, to_string_array
 
 _DIGEST = 32
 _BLOCK = 64
-# Below this many distinct values forking costs more than it saves.
-PARALLEL_MIN_VALUES = 100_000
 _DEDUP_SAMPLE = 20_000
 
 
-def _available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - not Linux
-        return os.cpu_count() or 1
+def _digests(arr: pa.StringArray, key: bytes) -> bytes:
+    """Concatenated raw HMAC-SHA256 digests of the values of `arr` (no nulls).
 
+    The compiled kernel reads the Arrow buffer directly and hashes short values 64 at a time
+    (`_kernels.hmac_sha256`); the key's two pad blocks are compressed once (RFC 2104
+    midstates).
+    """
+    from pseudonymization import _kernels  # numba: imported when needed
 
-def _midstates(key: bytes) -> tuple[Any, Any]:
-    """SHA-256 states after the ipad block and after the opad block (RFC 2104)."""
     if len(key) > _BLOCK:
         key = hashlib.sha256(key).digest()
-    key = key.ljust(_BLOCK, b"\0")
-    inner = _sha256(bytes(b ^ 0x36 for b in key))
-    outer = _sha256(bytes(b ^ 0x5C for b in key))
-    return inner, outer
-
-
-def _digest_loop(parts: Sequence[bytes], inner: Any, outer: Any) -> bytes:
-    """Concatenated raw HMAC digests of `parts` (the hot loop, kept minimal on purpose)."""
-    out: list[bytes] = []
-    append = out.append
-    copy_inner = inner.copy
-    copy_outer = outer.copy
-    for part in parts:
-        h = copy_inner()
-        h.update(part)
-        o = copy_outer()
-        o.update(h.digest())
-        append(o.digest())
-    return b"".join(out)
-
-
-def _digests(parts: list[bytes], key: bytes, workers: int) -> bytes:
-    """Raw digests of all parts, split over `workers` processes when worthwhile."""
-    inner, outer = _midstates(key)
-    n = len(parts)
-    workers = max(1, min(workers, n // (PARALLEL_MIN_VALUES // 2) or 1))
-    if workers == 1 or not hasattr(os, "fork"):
-        return _digest_loop(parts, inner, outer)
-    bounds = [n * i // workers for i in range(workers + 1)]
-    shared = mmap.mmap(-1, n * _DIGEST)
-    pending: dict[int, tuple[int, int]] = {}  # child pid -> its slice
-    todo: list[tuple[int, int]] = [(bounds[0], bounds[1])]  # slices the parent computes
-    try:
-        for w in range(1, workers):
-            lo, hi = bounds[w], bounds[w + 1]
-            try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork + threads
-                    pid = os.fork()
-            except OSError:  # no process to spare: the parent does this slice too
-                todo.append((lo, hi))
-                continue
-            if pid == 0:  # child: compute, write into the shared map, leave without cleanup
-                code = 1
-                try:
-                    shared[lo * _DIGEST : hi * _DIGEST] = _digest_loop(parts[lo:hi], inner, outer)
-                    code = 0
-                finally:
-                    os._exit(code)
-            pending[pid] = (lo, hi)
-        for lo, hi in todo:
-            shared[lo * _DIGEST : hi * _DIGEST] = _digest_loop(parts[lo:hi], inner, outer)
-        for pid in list(pending):
-            lo, hi = pending.pop(pid)
-            try:
-                _, status = os.waitpid(pid, 0)
-                ok = os.waitstatus_to_exitcode(status) == 0
-            except ChildProcessError:  # reaped by someone else: result unknown
-                ok = False
-            if not ok:  # a lost child: do its share here
-                shared[lo * _DIGEST : hi * _DIGEST] = _digest_loop(parts[lo:hi], inner, outer)
-        return shared[:]
-    finally:
-        for pid in pending:  # only after an exception in the parent: stop and reap children
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-                os.waitpid(pid, 0)
-        shared.close()
+    midstates = _kernels.hmac_midstates(np.frombuffer(key, dtype=np.uint8))
+    offsets, data = string_buffers(arr)
+    out = np.empty((len(arr), 8), dtype=np.uint32)
+    _kernels.hmac_sha256(midstates, offsets, data, out)
+    return out.astype(">u4").tobytes()
 
 
 def _hex_strings(digests: bytes, count: int, hex_chars: int) -> pa.StringArray:
@@ -160,9 +80,7 @@ def _check(key: bytes, hex_chars: int) -> None:
         raise ValueError(f"hex_chars must be between 1 and {2 * _DIGEST}, got {hex_chars}")
 
 
-def keyed_hash(
-    values: Any, key: bytes, *, hex_chars: int = 32, workers: int | None = None
-) -> pa.StringArray:
+def keyed_hash(values: Any, key: bytes, *, hex_chars: int = 32) -> pa.StringArray:
     """Keyed pseudonym per value: HMAC-SHA256(key, UTF-8(value)) as truncated lower-case hex.
 
     Equal to `hmac.new(key, value.encode(), "sha256").hexdigest()[:hex_chars]` for every
@@ -173,7 +91,6 @@ def keyed_hash(
         values: strings (list, numpy/pandas, Arrow array or chunked array); None/NaN = null.
         key: a purpose key from `derive_key` (never the master secret itself).
         hex_chars: length of the returned pseudonyms (1-64).
-        workers: processes to use; default = available cores. 1 disables forking.
 
     Examples:
         >>> keyed_hash(["A", None], b"k" * 32, hex_chars=8).to_pylist()
@@ -183,14 +100,13 @@ def keyed_hash(
     arr = to_string_array(values)
     if len(arr) == 0:
         return pa.array([], type=pa.string())
-    cores = workers or _available_cores()
     if _worth_deduplicating(arr):
         encoded = arr.dictionary_encode()
         distinct = encoded.dictionary
-        digests = _digests(distinct.cast(pa.binary()).to_pylist(), bytes(key), cores)
+        digests = _digests(distinct, bytes(key))
         return pc.take(_hex_strings(digests, len(distinct), hex_chars), encoded.indices)
     present = arr.drop_null() if arr.null_count else arr
-    digests = _digests(present.cast(pa.binary()).to_pylist(), bytes(key), cores)
+    digests = _digests(present, bytes(key))
     hexed = _hex_strings(digests, len(present), hex_chars)
     return hexed if not arr.null_count else _spread(hexed, arr, hex_chars)
 

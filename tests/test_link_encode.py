@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
 
-from kiim import link_encode
 from kiim.bench_linkage import simple_agency
 from kiim.link_encode import (
     Coded,
@@ -122,11 +121,7 @@ def test_link_encodings_equal_the_column_reference() -> None:
     assert got["lk_birth_name_dob"].null_count > 0 and got["lk_azr"].null_count > 0
 
 
-@pytest.mark.parametrize("share", [0.0, 2.0])  # never / always hash distinct combinations
-def test_keyed_combo_equals_keyed_key_of_combine(
-    share: float, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(link_encode, "_DEDUP_MAX_SHARE", share)
+def test_keyed_combo_equals_keyed_key_of_combine() -> None:
     table = _table(120)
     family = Coded.of(normalize_names(table.column("family_name")))
     dob = Coded.of(table.column("birth_date")).map(lambda d: pc.cast(d, pa.string()))

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+
 import numpy as np
 import pyarrow as pa
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from pseudonymization import bloom as bloom_module
 from pseudonymization import (
+    _kernels,
     clk_encode,
     clk_encode_reference,
     derive_key,
@@ -15,6 +20,7 @@ from pseudonymization import (
     from_binary_array,
     to_binary_array,
 )
+from pseudonymization import bloom as bloom_module
 from pseudonymization.bench import synthetic_identities
 
 KEY = derive_key(b"k" * 32, "bloom")
@@ -45,15 +51,28 @@ def test_vectorised_equals_reference(balance: bool, salted: bool) -> None:
     assert np.array_equal(fast, ref)
 
 
-def test_chunk_boundaries_do_not_change_the_result(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cold_and_warm_cache_equal_the_reference() -> None:
     data = synthetic_identities(300, seed=3)
     args = (data["family"], data["given"], data["birth_date"], KEY)
     salt = pa.compute.utf8_slice_codeunits(data["birth_date"], 0, 4)
     expected = clk_encode_reference(*args, salt=salt)
-    monkeypatch.setattr(bloom_module, "_ROW_CHUNK", 7)
-    monkeypatch.setattr(bloom_module, "_MASK_CHUNK", 11)
-    bloom_module.clear_cache()  # so the masks are built here, in chunks
+    bloom_module.clear_cache()  # masks built by the compiled kernels here
     assert np.array_equal(clk_encode(*args, salt=salt), expected)
+    assert np.array_equal(clk_encode(*args, salt=salt), expected)  # from the cache
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=130), max_size=150), st.binary(min_size=16, max_size=64))
+def test_hmac_kernel_equals_hmac(messages: list[bytes], key: bytes) -> None:
+    # the kernel behind the Bloom positions (any length: one, two and more SHA-256 blocks)
+    offsets = np.zeros(len(messages) + 1, dtype=np.int64)
+    np.cumsum([len(m) for m in messages], out=offsets[1:])
+    data = np.frombuffer(b"".join(messages), dtype=np.uint8)
+    out = np.zeros((len(messages), 8), dtype=np.uint32)
+    _kernels.hmac_sha256(_kernels.hmac_midstates(np.frombuffer(key, np.uint8)), offsets, data, out)
+    assert [row.astype(">u4").tobytes() for row in out] == [
+        hmac.new(key, m, hashlib.sha256).digest() for m in messages
+    ]
 
 
 def test_same_input_same_key_is_deterministic() -> None:
@@ -177,13 +196,26 @@ def test_cached_masks_do_not_change_the_result() -> None:
     assert np.array_equal(warm, clk_encode_reference(*args, **kwargs))
 
 
-def test_block_sizes_and_hashed_distinct_give_the_same(monkeypatch: pytest.MonkeyPatch) -> None:
-    args, kwargs = _reference_case(250, seed=13)
-    expected = clk_encode_reference(*args, **kwargs)
-    bloom_module.clear_cache()
-    monkeypatch.setattr(bloom_module, "_GROUP_BLOCK", 3)
-    monkeypatch.setattr(bloom_module, "_DENSE_LIMIT", 10)  # pandas factorisation instead
-    assert np.array_equal(clk_encode(*args, **kwargs), expected)
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 2**62), max_size=3000), st.integers(1, 50))
+def test_hash_tables_agree_with_pandas(codes: list[int], spread: int) -> None:
+    import pandas as pd
+
+    values = np.array([c // spread for c in codes], dtype=np.int64)  # with repeats
+    uniques, inverse = _kernels.factorize(values)
+    labels, expected = pd.factorize(values)
+    assert uniques.tolist() == expected.tolist() and inverse.tolist() == labels.tolist()
+    store = bloom_module._Store(2)
+    half = len(expected) // 2
+    for chunk in (expected[:half], expected[half:]):  # grows (rehashes) on the way
+        rows = store.add(chunk, np.zeros((len(chunk), 2), np.uint64))
+        assert store.find(chunk).tolist() == rows.tolist()
+    assert store.find(expected).tolist() == list(range(len(expected)))
+    assert store.find(np.array([-5, 2**62 + 1], np.int64)).tolist() == [-1, -1]
+    many = np.arange(5000, dtype=np.int64) * 7919 + 2**62 + 2  # all new
+    rows = store.add(many, np.zeros((len(many), 2), np.uint64))  # several rehashes
+    assert store.find(many).tolist() == rows.tolist()
+    assert store.find(expected).tolist() == list(range(len(expected)))
 
 
 def test_dictionary_columns_equal_plain_columns() -> None:
