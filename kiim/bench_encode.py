@@ -61,17 +61,22 @@ def identities(
 ) -> list[tuple[Agency, pa.Table]]:
     """The parsed extracts (canonical columns) of every agency for one generated month."""
     from kiim.generate import generate
-    from kiim.ingest import find_extract, read_extract
 
-    agencies = load_agencies(REPO_ROOT / "config")
-    batches = []
     with tempfile.TemporaryDirectory(prefix="kiim_encbench_") as tmp:
         inbox = Path(tmp) / "inbox"
         generate(period, persons, inbox, Path(tmp) / "truth", seed=seed)
-        for agency in agencies:
-            path = find_extract(agency, inbox, period)
-            if path is not None:
-                batches.append((agency, read_extract(agency, path).table))
+        return read_identities(inbox, period)
+
+
+def read_identities(inbox: Path, period: str) -> list[tuple[Agency, pa.Table]]:
+    """The parsed extracts of every agency found in `inbox`, read as a monthly run reads them."""
+    from kiim.ingest import find_extract, read_extract
+
+    batches = []
+    for agency in load_agencies(REPO_ROOT / "config"):
+        path = find_extract(agency, inbox, period)
+        if path is not None:
+            batches.append((agency, read_extract(agency, path).table))
     return batches
 
 
