@@ -211,8 +211,9 @@ def lost_true_pairs(
     i, j = result.pairs.i, result.pairs.j
     true = person[i] == person[j]
     evidence = levels[:, 0] // len(DICE_LEVELS)
-    rejected = true & ~plausible(levels)
-    guarded = true & ~rejected & ~result.guard
+    ok = plausible(levels)
+    rejected = true & ~ok
+    guarded = true & ok & ~result.guard
     linked = result.labels[i] == result.labels[j]
     return {
         "not_proposed": true_pairs - int(true.sum()),

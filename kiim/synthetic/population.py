@@ -341,7 +341,7 @@ def _lookalike_rng(seed: int) -> np.random.Generator:
 
 
 def _twins(
-    seed: int, hh: np.ndarray, role: np.ndarray, child_age: np.ndarray
+    rng: np.random.Generator, hh: np.ndarray, role: np.ndarray, child_age: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Make some adjacent children of a household twins (same age, so the same birth date).
 
@@ -353,7 +353,7 @@ def _twins(
     kind = np.zeros(n, dtype=np.int64)
     if n < 2:
         return lookalike, kind
-    u = _lookalike_rng(seed).random(n)
+    u = rng.random(n)
     first = np.flatnonzero(
         (role[:-1] == ROLE_CHILD)
         & (role[1:] == ROLE_CHILD)
@@ -368,7 +368,7 @@ def _twins(
 
 
 def _look_alike_names(
-    seed: int,
+    rng: np.random.Generator,
     hh: np.ndarray,
     role: np.ndarray,
     sex: np.ndarray,
@@ -391,7 +391,7 @@ def _look_alike_names(
     fix = twin2[same]
     given1[fix] = g_off[fix] + (given1[fix] - g_off[fix] + 1) % g_n[fix]
     head = starts[hh]
-    u = _lookalike_rng(seed).random(len(hh) * 2)[len(hh) :]  # after the twins' draws
+    u = rng.random(len(hh))
     twin = kind == LOOKALIKE_TWIN
     twin[twin1] = True
     junior = np.flatnonzero(
@@ -459,7 +459,8 @@ def build_population(seed: int, persons: int, seeds_dir: Path) -> Population:
     # children up to 17, in German families also young adults still living with their parents
     child_hi = np.minimum(np.where(is_deu_h, 22.0, 19.0), parent_min - 19.0)
     child_age = -1.0 + rng.random(n) * (child_hi[hh] + 1.0)
-    lookalike, lookalike_kind = _twins(seed, hh, role, child_age)
+    look_rng = _lookalike_rng(seed)
+    lookalike, lookalike_kind = _twins(look_rng, hh, role, child_age)
     age = np.where(
         role == ROLE_HEAD, head_age[hh], np.where(role == ROLE_PARTNER, partner_age[hh], child_age)
     )
@@ -517,7 +518,7 @@ def build_population(seed: int, persons: int, seeds_dir: Path) -> Population:
     p_second = np.where(name_origin == vnm, 0.0, p_second)
     given2 = np.where(rng.random(n) < p_second, g_off + i2, -1)
     _look_alike_names(
-        seed, hh, role, sex, starts, given1, given2, g_off, g_n, lookalike, lookalike_kind
+        look_rng, hh, role, sex, starts, given1, given2, g_off, g_n, lookalike, lookalike_kind
     )
 
     f_off = np.array([foff[o][0] for o in names.ORIGINS])
