@@ -61,8 +61,9 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
 
     Which key survives which spelling error, and why the blocking keys use SipHash, is in
     kiim/link_encode.py and docs/linkage.md. Everything is derived per distinct value
-    (`Coded`: names are normalised and coded once) and every key is hashed once per distinct
-    combination (`keyed_combo`); docs/linkage.md ("Encoding speed") has the measured rate.
+    (`Coded`: names are normalised and coded once); each key is hashed per row by a compiled
+    kernel that joins the parts from the distinct values' buffers (`keyed_combo`);
+    docs/linkage.md ("Encoding speed") has the measured rate.
     """
     family, given, birth_name = normalised_names(
         *(_col(table, c) for c in ("family_name", "given_names", "birth_name"))
