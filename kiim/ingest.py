@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -24,6 +25,13 @@ from kiim.problems import ExtractError, Problem, Severity
 log = logging.getLogger(__name__)
 
 MAX_ROWS_IN_PROBLEM = 20
+
+# A birth date whose day (or day and month) is unknown, as German registers write it:
+# 00.00.1990 or 00.05.1990. Such a date has no day, so the typed column holds null; the
+# year and month it states go to these two companion columns (int32, null elsewhere) and are
+# kept by generalisation and linkage (docs/operations.md, "Partial birth dates").
+PARTIAL_YEAR = "{}__partial_year"
+PARTIAL_MONTH = "{}__partial_month"
 
 
 @dataclass
@@ -82,6 +90,7 @@ def _problem(
     column: str | None = None,
     rows: tuple[int, ...] = (),
     row_count: int | None = None,
+    severity: Severity = Severity.critical,
 ) -> Problem:
     return Problem(
         agency=agency.agency,
@@ -92,6 +101,7 @@ def _problem(
         column=column,
         rows=rows,
         row_count=row_count,
+        severity=severity,
     )
 
 
@@ -354,19 +364,92 @@ def _impossible_dates_to_null(text: pa.Array, parsed: pa.Array, date_format: str
     return pc.cast(kept, pa.date32())
 
 
+def _date_pattern(date_format: str) -> str:
+    """A regex with groups d, m, Y for a strptime format of day, month and year."""
+    parts = {"%d": r"(?P<d>\d{1,2})", "%m": r"(?P<m>\d{1,2})", "%Y": r"(?P<Y>\d{4})"}
+    out = ""
+    for token in re.split(r"(%[dmY])", date_format):
+        out += parts.get(token) or re.escape(token)
+    return f"^{out}$"
+
+
+def _partial_dates(
+    text: pa.Array, typed: pa.Array, date_format: str
+) -> tuple[pa.Array, pa.Array, pa.Array] | None:
+    """(recognised, year, month) of partial dates among the unparsed cells; None if none.
+
+    00.MM.YYYY keeps year and month, 00.00.YYYY the year; 00.00.0000 is a date nobody
+    knows and becomes null like an empty cell. A month 00 with a known day stays an error.
+    """
+    if not {"%d", "%m", "%Y"} <= set(re.findall(r"%[dmY]", date_format)):
+        return None
+    candidates = pc.and_(pc.is_valid(text), pc.is_null(typed))
+    if not pc.any(candidates).as_py():
+        return None
+    parts = pc.extract_regex(pc.if_else(candidates, text, ""), _date_pattern(date_format))
+
+    def number(name: str) -> pa.Array:
+        return pc.cast(pc.struct_field(parts, name), pa.int32())
+
+    day, month, year = number("d"), number("m"), number("Y")
+    no_day = pc.fill_null(pc.equal(day, 0), False)
+    month_ok = pc.less_equal(month, 12)
+    known = pc.and_(pc.and_(no_day, month_ok), pc.greater(year, 0))
+    unknown = pc.and_(no_day, pc.and_(pc.equal(month, 0), pc.equal(year, 0)))
+    known, unknown = pc.fill_null(known, False), pc.fill_null(unknown, False)
+    if not pc.any(pc.or_(known, unknown)).as_py():
+        return None
+    null_int = pa.scalar(None, pa.int32())
+    partial_year = pc.if_else(known, year, null_int)
+    partial_month = pc.if_else(pc.and_(known, pc.greater(month, 0)), month, null_int)
+    return pc.or_(known, unknown), partial_year, partial_month
+
+
 def _type_column(
     agency: Agency, path: Path, col: Column, values: pa.Array, source_rows: pa.Array
-) -> tuple[pa.Array, Problem | None]:
-    """Convert a text column to its configured type; unparseable cells become a problem."""
+) -> tuple[pa.Array, list[Problem], dict[str, pa.Array]]:
+    """Convert a text column to its configured type; unparseable cells become a problem.
+
+    Returns the typed column, its problems and companion columns (partial birth dates).
+    """
     ex = agency.extract
     text = pc.utf8_trim_whitespace(values)
     text = pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+    extra: dict[str, pa.Array] = {}
+    problems: list[Problem] = []
     if col.type == "string":
-        return text, None
+        return text, problems, extra
     if col.type == "date":
         parsed = pc.strptime(text, format=ex.date_format, unit="s", error_is_null=True)
         typed = _impossible_dates_to_null(text, parsed, ex.date_format)
         expected_de = f"ein Datum im Format {ex.date_format.replace('%d', 'TT').replace('%m', 'MM').replace('%Y', 'JJJJ')}"
+        partial = (
+            _partial_dates(text, typed, ex.date_format) if col.generalise == "year_month" else None
+        )
+        if partial is not None:
+            recognised, year, month = partial
+            text = pc.if_else(recognised, pa.scalar(None, pa.string()), text)
+            rows, n = _rows_where(pc.is_valid(year), source_rows)
+            if n:
+                extra = {
+                    PARTIAL_YEAR.format(col.field): year,
+                    PARTIAL_MONTH.format(col.field): month,
+                }
+                problems.append(
+                    _problem(
+                        agency,
+                        path,
+                        "partial_date",
+                        f"{n} Datumsangabe(n) nur teilweise bekannt (Tag oder Tag und Monat 00); "
+                        "Jahr und Monat werden übernommen.",
+                        "Nichts zu tun, wenn das Datum tatsächlich unbekannt ist; sonst das "
+                        "vollständige Datum nachliefern lassen.",
+                        column=col.source,
+                        rows=rows,
+                        row_count=n,
+                        severity=Severity.warning,
+                    )
+                )
     elif col.type == "boolean":
         t = pc.is_in(text, value_set=pa.array(ex.true_values))
         f = pc.is_in(text, value_set=pa.array(ex.false_values))
@@ -383,18 +466,21 @@ def _type_column(
         expected_de = f"eine Dezimalzahl mit '{ex.decimal}' als Dezimaltrennzeichen"
     bad = pc.and_(pc.is_valid(text), pc.is_null(typed))
     if not pc.any(bad).as_py():
-        return typed, None
+        return typed, problems, extra
     rows, n = _rows_where(bad, source_rows)
-    return typed, _problem(
-        agency,
-        path,
-        f"type_{col.type}",
-        f"{n} Wert(e) sind nicht {expected_de}.",
-        "Die Werte in der Quelle korrigieren oder den Export mit dem vereinbarten Format liefern lassen.",
-        column=col.source,
-        rows=rows,
-        row_count=n,
+    problems.append(
+        _problem(
+            agency,
+            path,
+            f"type_{col.type}",
+            f"{n} Wert(e) sind nicht {expected_de}.",
+            "Die Werte in der Quelle korrigieren oder den Export mit dem vereinbarten Format liefern lassen.",
+            column=col.source,
+            rows=rows,
+            row_count=n,
+        )
     )
+    return typed, problems, extra
 
 
 def read_extract(agency: Agency, path: Path) -> ParsedExtract:
@@ -437,10 +523,10 @@ def read_extract(agency: Agency, path: Path) -> ParsedExtract:
             out[col.field] = pa.nulls(table.num_rows, pa.string())
             continue
         values = table.column(col.source).combine_chunks()
-        typed, problem = _type_column(agency, path, col, values, source_rows)
+        typed, found, extra = _type_column(agency, path, col, values, source_rows)
         out[col.field] = typed
-        if problem:
-            problems.append(problem)
+        out.update(extra)
+        problems.extend(found)
     out["_source_row"] = source_rows
     log.info("[kiim] %s: %s gelesen, %d Zeilen", agency.agency, path.name, table.num_rows)
     return ParsedExtract(

@@ -378,7 +378,12 @@ def _evidence(
     dob = keys.get("dob_name")  # columns: family, given, birth name (kiim.link_encode.SPACES)
     if dob is None:
         family = given = cross = swapped = no_given = np.zeros(len(i), dtype=bool)
+        undated = np.zeros(data.n, dtype=bool)
     else:
+        # no date key although a name is coded: the extract stated only part of the date
+        # (00.00.1990, kiim.ingest.PARTIAL_YEAR); with the year it is "date unknown", not
+        # "date differs" (a record without names has no name evidence anyway)
+        undated = (dob == 0).all(axis=1) & (data.birth_year != 0)
 
         def eq(a: int, b: int) -> np.ndarray:
             return _column_equal(dob, i, j, a, b)
@@ -395,6 +400,9 @@ def _evidence(
     same_year = known & (by_i == by_j)
     same_month = data.birth_month[i] == data.birth_month[j]
     near = known & (np.abs(by_i - by_j) < GENERATION_GAP)
+    bm_i, bm_j = data.birth_month[i], data.birth_month[j]
+    month_fits = (bm_i == bm_j) | (bm_i == 0) | (bm_j == 0)
+    partial = same_year & month_fits & (undated[i] | undated[j])
     return np.select(
         [
             exact,
@@ -403,6 +411,7 @@ def _evidence(
             family & no_given,
             family,
             names & near & address_agrees,
+            names & partial,
             names & same_year & same_month,
             names & same_year,
             names & ~known,
@@ -416,6 +425,7 @@ def _evidence(
             EV_NO_GIVEN,
             EV_FAMILY_ONLY,
             EV_DATE_TYPO_ADDRESS,
+            EV_NAMES_NO_DATE,
             EV_NAMES_SAME_MONTH,
             EV_NAMES_SAME_YEAR,
             EV_NAMES_NO_DATE,

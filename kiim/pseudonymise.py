@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from kiim.config import Agency, Role
-from kiim.ingest import ParsedExtract
+from kiim.ingest import PARTIAL_MONTH, PARTIAL_YEAR, ParsedExtract
 from kiim.link_encode import (
     Coded,
     address_encodings,
@@ -76,7 +76,13 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
         else pa.nulls(table.num_rows, pa.date32())
     )
     dob_iso = dates.map(lambda d: pc.cast(d, pa.string()))  # ISO 8601, faster than strftime
-    birth_year = dob_iso.map(lambda d: pc.utf8_slice_codeunits(d, 0, 4))
+    partial = _partial_date_text(table, "birth_date")
+    if partial is None:
+        dob_text = dob_iso
+    else:  # "1990" / "1990-05": year keys and the filter's year (and month) still apply
+        dob_text = Coded.of(pc.coalesce(dob_iso.array(), partial))
+        dob_iso = dob_text.map(lambda d: _where(pc.equal(pc.utf8_length(d), 10), d))
+    birth_year = dob_text.map(lambda d: pc.utf8_slice_codeunits(d, 0, 4))
     dob_sorted_codes = dob_iso.map(sorted_day_month)
     fam_code, giv_code, birth_code = map_shared([family, given, birth_name], phonetic_codes)
     k_name = space_key(keys.person, "name_dob")
@@ -105,7 +111,7 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
     clk = clk_encode(
         family.dictionary(),
         given.dictionary(),
-        dob_iso.dictionary(),
+        dob_text.dictionary(),
         keys.bloom,
         salt=salt,
         birth_name=birth_name.dictionary(),
@@ -117,6 +123,26 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
         parts = (keys.person, keys.address_bloom, c_fam, c_giv, dob_sorted)
         out.update(address_encodings(lambda field: _col(table, field), *parts))
     return out
+
+
+def _where(mask: pa.Array, values: pa.Array) -> pa.Array:
+    return pc.if_else(mask, values, pa.scalar(None, values.type))
+
+
+def _partial_date_text(table: pa.Table, field: str) -> pa.Array | None:
+    """ "YYYY" or "YYYY-MM" where the extract stated only part of the date (00.00.1990)."""
+    name = PARTIAL_YEAR.format(field)
+    if name not in table.column_names:
+        return None
+    year = pc.cast(table.column(name).combine_chunks(), pa.string())
+    month = pc.cast(table.column(PARTIAL_MONTH.format(field)).combine_chunks(), pa.string())
+    with_month = pc.binary_join_element_wise(year, pc.utf8_lpad(month, 2, "0"), "-")
+    return pc.coalesce(with_month, year)
+
+
+def _partial_date_part(table: pa.Table, field: str, template: str) -> pa.Array | None:
+    name = template.format(field)
+    return table.column(name).combine_chunks() if name in table.column_names else None
 
 
 def _deny_lists(table: pa.Table) -> list[list[str]]:
@@ -152,8 +178,15 @@ def pseudonymise_extract(
         if col.role is Role.quasi_identifier:
             if col.generalise == "year_month":
                 prefix = col.field.removesuffix("_date")
-                out[f"{prefix}_year"] = pc.cast(pc.year(values), pa.int32())
-                out[f"{prefix}_month"] = pc.cast(pc.month(values), pa.int32())
+                year = pc.cast(pc.year(values), pa.int32())
+                month = pc.cast(pc.month(values), pa.int32())
+                partial_year = _partial_date_part(table, col.field, PARTIAL_YEAR)
+                partial_month = _partial_date_part(table, col.field, PARTIAL_MONTH)
+                if partial_year is not None and partial_month is not None:  # 00.00.1990
+                    year = pc.coalesce(year, partial_year)
+                    month = pc.coalesce(month, partial_month)
+                out[f"{prefix}_year"] = year
+                out[f"{prefix}_month"] = month
             else:
                 out[col.field] = values
         elif col.role is Role.attribute:

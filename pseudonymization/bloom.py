@@ -109,10 +109,18 @@ def name_tokens(value: str | None) -> list[str]:
 
 
 def date_tokens(value: str | None) -> list[str]:
-    """Day, month and year of an ISO date (YYYY-MM-DD) as prefixed tokens; [] if not a date."""
+    """Day, month and year of an ISO date (YYYY-MM-DD) as prefixed tokens; [] if not a date.
+
+    A partial date (YYYY-MM or YYYY: the day, or day and month, unknown) gives the parts it
+    states, so it stays close to the full date of the same person.
+    """
     if value is None:
         return []
     v = value.strip()[:10]
+    if len(v) == 4 and v.isdigit():
+        return ["Y:" + v]
+    if len(v) == 7 and v[4] == "-" and (v[:4] + v[5:]).isdigit():
+        return ["M:" + v[5:7], "Y:" + v[:4]]
     if len(v) != 10 or v[4] != "-" or v[7] != "-" or not (v[:4] + v[5:7] + v[8:]).isdigit():
         return []
     return ["D:" + v[8:10], "M:" + v[5:7], "Y:" + v[:4]]

@@ -6,8 +6,8 @@ import pyarrow as pa
 import pytest
 
 from kiim.config import load_agencies
-from kiim.ingest import find_extract, read_extract
-from kiim.problems import ExtractError
+from kiim.ingest import PARTIAL_MONTH, PARTIAL_YEAR, find_extract, read_extract
+from kiim.problems import ExtractError, Severity
 from kiim.workspace import REPO_ROOT
 
 AGENCIES = {a.agency: a for a in load_agencies(REPO_ROOT / "config")}
@@ -111,3 +111,41 @@ def test_xlsx_extract(tmp_path: Path) -> None:
     assert str(ex.table.column("birth_date")[0]) == "1990-05-01"
     assert str(ex.table.column("entry_date")[0]) == "2016-02-01"
     assert ex.table.column("naturalisation_date").null_count == 1
+
+
+def test_partial_birth_dates_keep_year_and_month(tmp_path: Path) -> None:
+    """German registers write an unknown day (and month) as 00: kept as a partial date,
+    reported as a warning, never as a rejected extract."""
+    rows = [
+        ROW,
+        ROW.replace("03.04.1990", "00.00.1990"),
+        ROW.replace("03.04.1990", "00.05.1990"),
+        ROW.replace("03.04.1990", "00.00.0000"),
+        ROW.replace("03.04.1990", "15.00.1990"),
+        ROW.replace("03.04.1990", "00.13.1990"),
+    ]
+    ex = read_extract(SOZ, _write(tmp_path, "\n".join([HEADER, *rows]) + "\n"))
+    t = ex.table
+    assert t.column("birth_date").to_pylist()[0] is not None
+    assert t.column("birth_date").to_pylist()[1:] == [None] * 5
+    assert t.column(PARTIAL_YEAR.format("birth_date")).to_pylist() == [
+        None, 1990, 1990, None, None, None
+    ]  # fmt: skip
+    assert t.column(PARTIAL_MONTH.format("birth_date")).to_pylist() == [
+        None, None, 5, None, None, None
+    ]  # fmt: skip
+    by_check = {p.check: p for p in ex.problems}
+    partial, wrong = by_check["partial_date"], by_check["type_date"]
+    assert partial.severity is Severity.warning and partial.rows == (3, 4)
+    assert partial.column == "Geburtsdatum" and "00.05.1990" not in str(partial)
+    # a month 00 with a known day, or a month 13, is no date at all; 00.00.0000 is empty
+    assert wrong.severity is Severity.critical and wrong.rows == (6, 7)
+
+
+def test_partial_dates_only_for_generalised_birth_dates(tmp_path: Path) -> None:
+    """Other dates (here the move-in date) must be complete."""
+    bad = ROW.replace("01.02.2024", "00.02.2024")
+    ex = read_extract(SOZ, _write(tmp_path, f"{HEADER}\n{ROW}\n{bad}\n"))
+    [p] = ex.problems
+    assert p.check == "type_date" and p.rows == (3,) and p.column != "Geburtsdatum"
+    assert PARTIAL_YEAR.format("birth_date") not in ex.table.column_names

@@ -296,6 +296,105 @@ def test_background_links_exactly_and_stats_add_up(hand_linked: dict) -> None:
     assert stats.candidate_pairs >= stats.accepted_pairs > 0
 
 
+# --------------------------------------------------------------------- partial birth dates
+
+# (case, register record, office record) with the office's birth date as delivered
+PARTIAL: list[tuple[str, tuple, tuple]] = [
+    ("year_only", ("Rahimi", "Hamid", "1990-05-17", "m", "AFG"), ("Rahimi", "Hamid", "00.00.1990", "m", "AFG")),
+    ("year_month_transliterated", ("Hassan", "Mohammed", "1985-03-02", "m", "SYR"), ("Hasan", "Muhammad", "00.03.1985", "m", "SYR")),
+    ("other_year", ("Nazari", "Ali", "1993-08-11", "m", "AFG"), ("Nazari", "Ali", "00.00.1994", "m", "AFG")),
+    ("other_month", ("Haidari", "Zahra", "1999-04-21", "w", "AFG"), ("Haidari", "Zahra", "00.09.1999", "w", "AFG")),
+]  # fmt: skip
+
+
+def _csv(agency: Any, rows: list[dict], path: Any) -> Any:
+    """An extract as an office delivers it: German dates, partial ones as written."""
+    fields = [c.field for c in agency.columns]
+
+    def cell(field: str, value: Any) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, date):
+            return value.strftime("%d.%m.%Y")
+        return str(value)
+
+    lines = [";".join(fields)] + [";".join(cell(f, r[f]) for f in fields) for r in rows]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+@pytest.fixture(scope="module")
+def partial_linked(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Register with full dates, one office with 00.00.YYYY / 00.MM.YYYY, read from CSV."""
+    folder = tmp_path_factory.mktemp("partial")
+    rows: dict[str, list[dict]] = {"register": [], "office_a": []}
+    for k, person in enumerate(_background(40)):
+        rows["register"].append(_row(f"R-bg{k}", person))
+        rows["office_a"].append(_row(f"A-bg{k}", person))
+    for case, reg, office in PARTIAL:
+        rows["register"].append(_row(f"R-{case}", reg))
+        rows["office_a"].append(
+            {
+                **_row(f"A-{case}", (*office[:2], "2000-01-01", *office[3:])),
+                "birth_date": office[2],
+            }
+        )
+    con = duckdb.connect()
+    agencies = [REGISTER, OFFICE_A]
+    tables = {}
+    for agency in agencies:
+        parsed = read_extract(
+            agency, _csv(agency, rows[agency.agency], folder / f"{agency.agency}.csv")
+        )
+        tables[agency.agency] = parsed
+        table, _ = pseudonymise_parsed(parsed, PERIOD, MASTER)
+        store(con, agency.agency, table)
+    link_period(con, PERIOD, agencies)
+    keys = {}
+    for agency in agencies:
+        ids = [r["record_id"] for r in rows[agency.agency]]
+        pseudonyms = record_keys([agency.agency] * len(ids), ids, MASTER).to_pylist()
+        found = dict(
+            con.execute(
+                "select record_key, person_key from linkage.record_person where agency = ?",
+                [agency.agency],
+            ).fetchall()
+        )
+        keys.update({(agency.agency, i): found[k] for i, k in zip(ids, pseudonyms, strict=True)})
+    zone = con.execute(
+        "select record_key, birth_year, birth_month, lk_name_dob, lk_phonetic from pseudo.office_a"
+    ).fetchall()
+    con.close()
+    return {"keys": keys, "zone": zone, "parsed": tables["office_a"]}
+
+
+@pytest.mark.parametrize("case", ["year_only", "year_month_transliterated"])
+def test_a_partial_birth_date_links_to_the_full_date(partial_linked: dict, case: str) -> None:
+    keys = partial_linked["keys"]
+    assert keys[("register", f"R-{case}")] == keys[("office_a", f"A-{case}")]
+
+
+@pytest.mark.parametrize("case", ["other_year", "other_month"])
+def test_a_partial_date_that_contradicts_does_not_link(partial_linked: dict, case: str) -> None:
+    keys = partial_linked["keys"]
+    assert keys[("register", f"R-{case}")] != keys[("office_a", f"A-{case}")]
+
+
+def test_partial_dates_keep_year_and_month_in_the_zone(partial_linked: dict) -> None:
+    """The generalised year (and month) survive; the exact-date key does not exist."""
+    parsed = partial_linked["parsed"]
+    assert [p.check for p in parsed.problems] == ["partial_date"]
+    ids = parsed.table.column("record_id").to_pylist()
+    pseudonyms = dict(
+        zip(record_keys(["office_a"] * len(ids), ids, MASTER).to_pylist(), ids, strict=True)
+    )
+    by_id = {pseudonyms[r[0]]: r[1:] for r in partial_linked["zone"]}
+    year, month, name_dob, phonetic = by_id["A-year_only"]
+    assert (year, month, name_dob) == (1990, None, None) and phonetic is not None
+    assert by_id["A-year_month_transliterated"][:2] == (1985, 3)
+    assert by_id["A-bg0"][2] is not None  # full dates keep their exact key
+
+
 # ------------------------------------------------------------------------------ addresses
 
 # the register delivers street and house number apart, the office one "street and number"

@@ -242,3 +242,18 @@ def test_address_style_and_unusual_dates_equal_reference() -> None:
         fast = clk_encode(streets, places, dob, KEY, **kwargs)  # type: ignore[arg-type]
         ref = clk_encode_reference(streets, places, dob, KEY, **kwargs)  # type: ignore[arg-type]
         assert np.array_equal(fast, ref)
+
+
+def test_partial_dates_encode_the_parts_they_state() -> None:
+    """00.00.1990 arrives as "1990", 00.05.1990 as "1990-05": closer to 1990-05-17 than a
+    record without a date, equal to the reference, and the day never guessed."""
+    assert bloom_module.date_tokens("1990") == ["Y:1990"]
+    assert bloom_module.date_tokens("1990-05") == ["M:05", "Y:1990"]
+    assert bloom_module.date_tokens("199-05") == []
+    family, given_ = ["Rahimi"] * 4, ["Hamid"] * 4
+    dates = ["1990-05-17", "1990-05", "1990", None]
+    salt = ["1990"] * 4
+    fast = clk_encode(family, given_, dates, KEY, salt=salt)
+    assert np.array_equal(fast, clk_encode_reference(family, given_, dates, KEY, salt=salt))
+    full, year_month, year, none = (fast[i] for i in range(4))
+    assert dice(full, year_month) > dice(full, year) > dice(full, none)

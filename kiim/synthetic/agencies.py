@@ -85,6 +85,7 @@ class ExtractContent:
     values: dict[str, np.ndarray]
     errors: list[list[str]]
     extra_identifiers: set[str] = field(default_factory=set)  # in notes, guardians, ...
+    birth_unknown: np.ndarray | None = None  # per row: 1 = 00.MM.YYYY, 2 = 00.00.YYYY
 
 
 @dataclass
@@ -175,7 +176,9 @@ def _finish(
     extra: set[str] = set()
     if extra_fn is not None:
         extra_fn(rows, out, extra)
-    return ExtractContent(agency, rows, record_ids, out, written.errors, extra)
+    return ExtractContent(
+        agency, rows, record_ids, out, written.errors, extra, written.birth_unknown
+    )
 
 
 def ewo(st: PeriodState, rates: ErrorRates, draws: AgencyDraws) -> ExtractContent:

@@ -28,7 +28,10 @@ ERROR_TYPES: tuple[str, ...] = (
     "typo",  # one character inserted, deleted or replaced
     "name_swap",  # family and given name exchanged
     "day_month_swap",  # 04.03.1990 -> 03.04.1990
+    "partial_date",  # only the year (00.00.1990) or year and month (00.03.1990) recorded
 )
+# Share of partial dates that lack the month as well (00.00.YYYY rather than 00.MM.YYYY).
+PARTIAL_WITHOUT_MONTH = 0.7
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,7 @@ class ErrorRates:
     typo: float = 0.0
     name_swap: float = 0.0
     day_month_swap: float = 0.0
+    partial_date: float = 0.0
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -65,35 +69,43 @@ class ErrorRates:
 _REALISTIC: dict[str, ErrorRates] = {
     # the register copies the passport: few errors, no outdated names
     "ewo": ErrorRates(
-        transliteration=0.03, hyphen=0.02, typo=0.005, name_swap=0.002, day_month_swap=0.002
+        transliteration=0.03, hyphen=0.02, typo=0.005, name_swap=0.002, day_month_swap=0.002,
+        partial_date=0.005,
     ),
     "abh": ErrorRates(
         birth_name=0.05, transliteration=0.05, hyphen=0.10, umlaut=0.02,
         second_given_dropped=0.05, typo=0.01, name_swap=0.01, day_month_swap=0.005,
+        partial_date=0.002,
     ),
     "jobcenter": ErrorRates(
         birth_name=0.15, transliteration=0.25, hyphen=0.20, umlaut=0.02,
         second_given_dropped=0.30, typo=0.02, name_swap=0.02, day_month_swap=0.01,
+        partial_date=0.01,
     ),
     "sozialamt": ErrorRates(
         birth_name=0.10, transliteration=0.30, hyphen=0.25, umlaut=0.05,
         second_given_dropped=0.30, typo=0.03, name_swap=0.03, day_month_swap=0.01,
+        partial_date=0.02,
     ),
     "integrationskurs": ErrorRates(
         birth_name=0.10, transliteration=0.35, hyphen=0.25, umlaut=0.15,
         second_given_dropped=0.40, typo=0.03, name_swap=0.02, day_month_swap=0.01,
+        partial_date=0.01,
     ),
     "schulamt": ErrorRates(
         birth_name=0.05, transliteration=0.15, hyphen=0.15, umlaut=0.02,
         second_given_dropped=0.20, typo=0.01, name_swap=0.005, day_month_swap=0.005,
+        partial_date=0.005,
     ),
     "kita": ErrorRates(
         birth_name=0.05, transliteration=0.15, hyphen=0.15, umlaut=0.02,
         second_given_dropped=0.20, typo=0.01, name_swap=0.005, day_month_swap=0.005,
+        partial_date=0.005,
     ),
     "beratung": ErrorRates(
         birth_name=0.10, transliteration=0.40, hyphen=0.30, umlaut=0.10,
         second_given_dropped=0.40, typo=0.04, name_swap=0.03, day_month_swap=0.02,
+        partial_date=0.03,
     ),
 }  # fmt: skip
 
@@ -210,6 +222,8 @@ class WrittenIdentity:
     given: np.ndarray  # object
     birth: np.ndarray  # int64 day numbers
     errors: list[list[str]]
+    # 0: the date as written; 1: day unknown (00.MM.YYYY); 2: day and month unknown (00.00.YYYY)
+    birth_unknown: np.ndarray | None = None
 
 
 def apply_errors(
@@ -249,6 +263,7 @@ def apply_errors(
         # only where the swapped date is earlier than the true one: a swap never produces a
         # birth date in the future, and never a month's first day (a period bound)
         "day_month_swap": bd < bm,
+        "partial_date": np.ones(len(rows), dtype=bool),
     }
     hit = {
         k: eligible[k] & (draws.u(k)[rows] < rates.rate(k)) if rates.rate(k) > 0 else None
@@ -267,6 +282,7 @@ def apply_errors(
     u_pos = draws.u("typo-pos")[rows]
     u_chr = draws.u("typo-char")[rows]
     on = {k: m for k, m in active}
+    unknown = np.zeros(len(rows), dtype=np.int8)
     ft, gt = pop.family_table, pop.given_table
     for r in np.flatnonzero(candidates).tolist():
         fam = str(family[r])
@@ -318,6 +334,9 @@ def apply_errors(
             swapped = d.replace(day=d.month, month=d.day)
             birth[r] = int(np.datetime64(swapped, "D").astype(np.int64))
             errs.append("day_month_swap")
+        if "partial_date" in on and on["partial_date"][r]:
+            unknown[r] = 2 if draws.u("partial-month")[rows[r]] < PARTIAL_WITHOUT_MONTH else 1
+            errs.append("partial_date")
         family[r] = fam
         given[r] = giv
-    return WrittenIdentity(family, given, birth, errors)
+    return WrittenIdentity(family, given, birth, errors, unknown if unknown.any() else None)
