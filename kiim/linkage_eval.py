@@ -37,7 +37,7 @@ ERROR_TYPES_DE = {
     "typo": "Tippfehler",
     "name_swap": "Vor- und Familienname vertauscht",
     "day_month_swap": "Tag und Monat vertauscht",
-    "partial_date": "Geburtsdatum nur teilweise (00.00.JJJJ)",
+    "partial_date": "Geburtsdatum nur teilweise",
     CLEAN: "ohne Fehler",
 }
 
