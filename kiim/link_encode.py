@@ -51,7 +51,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from kiim.schema import ADDRESS_CLK_COLUMN, ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN
+from kiim.schema import (
+    ADDRESS_CLK_COLUMN,
+    ADDRESS_KEY_COLUMNS,
+    BUILDING_KEY_COLUMNS,
+    HOUSEHOLD_KEY_COLUMN,
+)
 from pseudonymization import clk_encode, cologne, combine, normalize_names, to_binary_array
 from pseudonymization._arrow import string_buffers
 from pseudonymization.normalize import normalize_distinct
@@ -65,6 +70,7 @@ SPACES: dict[str, tuple[str, ...]] = {
     "azr": ("lk_azr",),
     # address keys (`address_encodings`), written only by agencies that deliver an address
     "address": tuple(ADDRESS_KEY_COLUMNS),
+    "building": tuple(BUILDING_KEY_COLUMNS),
     "household": (HOUSEHOLD_KEY_COLUMN,),
 }
 HEX_CHARS = 16
@@ -480,6 +486,11 @@ def address_encodings(
       whose names or birth date are too damaged for the name keys.
     * `lk_street_family`, `lk_street_given`, `lk_street_dob`: the same with street code +
       house number (the building) as the place, for postcode typos.
+    * `lk_building_postcode`, `lk_building_locality`: postcode (or locality code) + house
+      number, no name and no date. They propose the pairs whose names AND date are damaged
+      and whose street is misspelt or missing, and are compared as the `building` field
+      (both agree, one, none). A key space of its own (`building`); the number is prefixed
+      by "#", so the postcode and the locality layouts never meet.
     * `lk_household`: place + street + house number. Compared only (not a blocking key: it
       would pair everyone in a household); equal values mean "same address".
     * `lk_address_clk`: balanced, keyed-permutation Bloom filter over street and supplement
@@ -497,14 +508,17 @@ def address_encodings(
     street = street_names(street_raw)
     # "L" + code: a locality's code never equals a postcode (digits only)
     locality_code = on_distinct(normalize_names(text("locality")), lambda d: _place_codes(d, "L"))
-    postcode = pc.coalesce(postcodes(text("postcode")), locality_code)
+    postcode_digits = postcodes(text("postcode"))
+    postcode = pc.coalesce(postcode_digits, locality_code)
     street_code = on_distinct(street, _place_codes)
     # street code and house number (the building) in place of the postcode: survives a
     # postcode typo. Joined by "#", which a postcode never contains, so a building value never
     # equals a postcode value in the shared layout "<place>|<code or date>".
     street_at = combine(street_code, house, sep="#")
+    number_at = pc.binary_join_element_wise("#", house, "")  # "#12A"; null stays null
     k_addr = space_key(person_key, "address")
     k_house = space_key(person_key, "household")
+    k_building = space_key(person_key, "building")
     out = {
         "lk_addr_family": keyed_key(combine(postcode, family_code), k_addr),
         "lk_addr_given": keyed_key(combine(postcode, given_code), k_addr),
@@ -512,6 +526,8 @@ def address_encodings(
         "lk_street_family": keyed_key(combine(street_at, family_code), k_addr),
         "lk_street_given": keyed_key(combine(street_at, given_code), k_addr),
         "lk_street_dob": keyed_key(combine(street_at, dob_sorted), k_addr),
+        "lk_building_postcode": keyed_key(combine(postcode_digits, number_at), k_building),
+        "lk_building_locality": keyed_key(combine(locality_code, number_at), k_building),
         HOUSEHOLD_KEY_COLUMN: keyed_key(
             combine(postcode, pc.replace_substring(street, " ", ""), house), k_house
         ),

@@ -42,6 +42,7 @@ SPACE_BITS = {
     "azr": 16,
     "prior": 32,
     "address": 64,
+    "building": 128,
 }
 
 
@@ -336,10 +337,17 @@ FIELDS: tuple[Field, ...] = (
         (0.01, 0.01, 0.02, 0.04, 0.07, 0.15, 0.70),
         (0.60, 0.15, 0.10, 0.06, 0.03, 0.02, 0.04),
     ),
+    # postcode + house number and locality + house number (`BUILDING_KEY_COLUMNS`): how many
+    # of the two agree. Apart from the address filter, which sees street and supplement only,
+    # so a missing or replaced street still leaves the building as evidence (febrl4)
+    Field("building", ("keins", "eins", "beide"), (0.06, 0.14, 0.80), (0.85, 0.10, 0.05)),
 )
-ADDRESS_FIELD = len(FIELDS) - 1
+ADDRESS_FIELD = len(FIELDS) - 2
+BUILDING_FIELD = len(FIELDS) - 1
+BUILDING_BOTH = 2  # postcode + number and locality + number agree
 # address filter Dice >= 0.90 (or the same household key): "the address agrees"
 ADDRESS_STRONG_LEVEL = 4
+ADDRESS_NEAR_LEVEL = 3  # Dice >= 0.80
 
 
 def _equal_level(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -442,7 +450,16 @@ def compare(data: LinkInput, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
     dice = dice_pairs(data.clk, i, j)
     levels = np.empty((len(i), len(FIELDS)), dtype=np.int64)
     address = address_levels(data, i, j)
-    evidence = _evidence(data, i, j, address >= ADDRESS_STRONG_LEVEL)
+    building = building_levels(data, i, j)
+    # the address agrees: street and supplement nearly equal, the same household key, or
+    # postcode, locality and house number all equal while the filters do not contradict
+    # (one record without street and supplement, or Dice >= 0.80: a street missing in one
+    # record). Not with another street: a postcode holds many streets with a number 1.
+    building_agrees = (building == BUILDING_BOTH) & (
+        (address == -1) | (address >= ADDRESS_NEAR_LEVEL)
+    )
+    agrees = (address >= ADDRESS_STRONG_LEVEL) | building_agrees
+    evidence = _evidence(data, i, j, agrees)
     dice_level = np.searchsorted(np.array(DICE_CUTS), dice, side="right")
     levels[:, 0] = evidence * len(DICE_LEVELS) + dice_level
     levels[:, 1] = _equal_level(data.sex[i], data.sex[j])
@@ -452,8 +469,20 @@ def compare(data: LinkInput, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
     levels[:, 4] = -1 if azr is None else _equal_level(azr[i, 0], azr[j, 0])
     # a date-typo level already holds the address agreement: counting it again would weigh
     # the same evidence twice
-    levels[:, ADDRESS_FIELD] = np.where(evidence == EV_DATE_TYPO_ADDRESS, -1, address)
+    typo_level = evidence == EV_DATE_TYPO_ADDRESS
+    levels[:, ADDRESS_FIELD] = np.where(typo_level, -1, address)
+    levels[:, BUILDING_FIELD] = np.where(typo_level, -1, building)
     return levels, dice
+
+
+def building_levels(data: LinkInput, i: np.ndarray, j: np.ndarray) -> np.ndarray:
+    """How many of the two building keys agree (0-2); -1 when a record has neither."""
+    codes = data.keys.get("building")
+    if codes is None:
+        return np.full(len(i), -1, dtype=np.int64)
+    agree = sum(_column_equal(codes, i, j, c, c).astype(np.int64) for c in range(codes.shape[1]))
+    present = (codes != 0).any(axis=1)
+    return np.where(present[i] & present[j], agree, -1)
 
 
 def address_levels(data: LinkInput, i: np.ndarray, j: np.ndarray) -> np.ndarray:

@@ -43,6 +43,8 @@ ADDRESS_KEY_COLUMNS = [
     "lk_street_given",
     "lk_street_dob",
 ]
+# postcode or locality + house number: blocking keys and the `building` comparison
+BUILDING_KEY_COLUMNS = ["lk_building_postcode", "lk_building_locality"]
 HOUSEHOLD_KEY_COLUMN = "lk_household"
 ADDRESS_CLK_COLUMN = "lk_address_clk"  # lk_: the publication guard refuses the prefix
 
@@ -63,7 +65,10 @@ def pseudonymised_schema(agency: Agency) -> pa.Schema:
     fields += [pa.field(c, pa.string()) for c in LINK_KEY_COLUMNS]
     fields.append(pa.field(CLK_COLUMN, pa.binary()))
     if delivers_address(agency):
-        fields += [pa.field(c, pa.string()) for c in [*ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN]]
+        fields += [
+            pa.field(c, pa.string())
+            for c in [*ADDRESS_KEY_COLUMNS, *BUILDING_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN]
+        ]
         fields.append(pa.field(ADDRESS_CLK_COLUMN, pa.binary()))
     for col in agency.columns:
         if col.role is Role.quasi_identifier:

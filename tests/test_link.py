@@ -5,6 +5,7 @@ import numpy as np
 from kiim.link import connected_components
 from kiim.link_match import (
     ADDRESS_FIELD,
+    BUILDING_FIELD,
     DICE_LEVELS,
     EV_DATE_TYPO_ADDRESS,
     EV_EXACT,
@@ -18,6 +19,7 @@ from kiim.link_match import (
     LinkInput,
     Pairs,
     address_levels,
+    building_levels,
     candidate_pairs,
     compare,
     look_alike,
@@ -135,3 +137,34 @@ def test_address_level_is_missing_without_a_filter_and_strong_for_one_household(
     compared, _ = compare(data, pairs)
     assert compared[0, 0] // len(DICE_LEVELS) == EV_DATE_TYPO_ADDRESS
     assert compared[0, ADDRESS_FIELD] == -1  # already inside the evidence level
+
+
+def test_building_keys_count_and_confirm_a_date_typo_only_without_another_street() -> None:
+    """Postcode + number and locality + number (the `building` field): 2, 1, 0 agreeing, -1
+    without keys. Both agreeing confirm a date typo like an agreeing address, unless the
+    address filters say another street (a postcode holds many streets with a number 10)."""
+    same = np.uint64(0x5555555555555555)
+    other = np.uint64(0xAAAAAAAAAAAAAAAA)
+    filters = np.zeros((5, 16), dtype=np.uint64)
+    filters[[0, 1]] = same  # 0/1: same street; 2: another street; 3: no street; 4: no keys
+    filters[2] = other
+    building = np.array([[11, 21], [11, 21], [11, 21], [11, 22], [0, 0]])
+    data = link_input(
+        np.arange(5),
+        keys={"names": np.full((5, 1), 5), "building": building},
+        birth_year=[1984, 1986, 1986, 1986, 1986],
+        birth_month=np.ones(5, dtype=np.int64),
+        clk_address=filters,
+    )
+    i, j = np.array([0, 0, 0, 0]), np.array([1, 2, 3, 4])
+    assert building_levels(data, i, j).tolist() == [2, 2, 1, -1]
+    compared, _ = compare(data, Pairs(i, j, np.ones(4, dtype=np.int64), 0))
+    evidence = compared[:, 0] // len(DICE_LEVELS)
+    assert evidence[0] == EV_DATE_TYPO_ADDRESS and compared[0, BUILDING_FIELD] == -1
+    assert evidence[1] == EV_NAMES_NEAR_YEAR  # same postcode and number, another street
+    assert compared[1:, BUILDING_FIELD].tolist() == [2, 1, -1]
+    # a record without street (no address filter) and both building keys agreeing
+    filters[3] = 0
+    data.keys["building"][3] = [11, 21]
+    compared, _ = compare(data, Pairs(i[2:3], j[2:3], np.ones(1, dtype=np.int64), 0))
+    assert compared[0, 0] // len(DICE_LEVELS) == EV_DATE_TYPO_ADDRESS

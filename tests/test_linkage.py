@@ -50,6 +50,7 @@ from kiim.pseudonymise import PurposeKeys, link_encodings
 from kiim.schema import (
     ADDRESS_CLK_COLUMN,
     ADDRESS_KEY_COLUMNS,
+    BUILDING_KEY_COLUMNS,
     CLK_COLUMN,
     HOUSEHOLD_KEY_COLUMN,
     LINK_KEY_COLUMNS,
@@ -550,11 +551,11 @@ def test_address_encodings_only_where_delivered_and_never_in_clear() -> None:
     person = ("Petrenko", "Oksana", "1984-03-12", "w", "UKR")
     row = _address_row("R-1", person, "Gartenstraße", "15a")
     table = pseudonymise_rows(ADDRESS_REGISTER, _table(ADDRESS_REGISTER, [row]), PERIOD, MASTER)
-    assert {*ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN, ADDRESS_CLK_COLUMN} <= set(
-        table.column_names
-    )
-    assert not set(ADDRESS_KEY_COLUMNS) & set(pseudonymised_schema(NO_ADDRESS_OFFICE).names)
-    assert not set(ADDRESS_KEY_COLUMNS) & set(pseudonymised_schema(REGISTER).names)
+    address_keys = [*ADDRESS_KEY_COLUMNS, *BUILDING_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN]
+    assert {*address_keys, ADDRESS_CLK_COLUMN} <= set(table.column_names)
+    assert all(table[c].null_count == 0 for c in address_keys)
+    assert not set(address_keys) & set(pseudonymised_schema(NO_ADDRESS_OFFICE).names)
+    assert not set(address_keys) & set(pseudonymised_schema(REGISTER).names)
     text = " ".join(
         str(v) for c in table.columns if pa.types.is_string(c.type) for v in c.to_pylist()
     ).upper()
@@ -565,7 +566,7 @@ def test_address_encodings_only_where_delivered_and_never_in_clear() -> None:
     other = pseudonymise_rows(
         ADDRESS_REGISTER, _table(ADDRESS_REGISTER, [row]), PERIOD, secrets.token_bytes(32)
     )
-    for column in [*ADDRESS_KEY_COLUMNS, HOUSEHOLD_KEY_COLUMN]:
+    for column in address_keys:
         assert table[column][0].as_py() != other[column][0].as_py(), column
     mine = from_binary_array(table[ADDRESS_CLK_COLUMN])
     theirs = from_binary_array(other[ADDRESS_CLK_COLUMN])
