@@ -8,6 +8,7 @@ whatever is not in that schema cannot leak into the later zones.
 
 from __future__ import annotations
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -77,11 +78,11 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
     )
     dob_iso = dates.map(lambda d: pc.cast(d, pa.string()))  # ISO 8601, faster than strftime
     partial = _partial_date_text(table, "birth_date")
-    if partial is None:
-        dob_text = dob_iso
-    else:  # "1990" / "1990-05": year keys and the filter's year (and month) still apply
-        dob_text = Coded.of(pc.coalesce(dob_iso.array(), partial))
-        dob_iso = dob_text.map(lambda d: _where(pc.equal(pc.utf8_length(d), 10), d))
+    dob_text = dob_iso  # full dates, and where the extract stated only part of one,
+    if partial is not None:  # "1990" / "1990-05": year keys and the filter still use it
+        stated = Coded.of(partial)  # a partial date's row has no full date (null there)
+        rows = np.where(stated.rows >= 0, stated.rows + len(dob_iso.values), dob_iso.rows)
+        dob_text = Coded(rows, pa.concat_arrays([dob_iso.values, stated.values]))
     birth_year = dob_text.map(lambda d: pc.utf8_slice_codeunits(d, 0, 4))
     dob_sorted_codes = dob_iso.map(sorted_day_month)
     fam_code, giv_code, birth_code = map_shared([family, given, birth_name], phonetic_codes)
@@ -123,10 +124,6 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
         parts = (keys.person, keys.address_bloom, c_fam, c_giv, dob_sorted)
         out.update(address_encodings(lambda field: _col(table, field), *parts))
     return out
-
-
-def _where(mask: pa.Array, values: pa.Array) -> pa.Array:
-    return pc.if_else(mask, values, pa.scalar(None, values.type))
 
 
 def _partial_date_text(table: pa.Table, field: str) -> pa.Array | None:
