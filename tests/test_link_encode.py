@@ -20,6 +20,7 @@ from kiim.link_encode import (
     _word_code,
     first_words,
     keyed_combo,
+    keyed_combos,
     keyed_key,
     null_where_equal,
     on_distinct,
@@ -130,6 +131,29 @@ def test_keyed_combo_equals_keyed_key_of_combine() -> None:
     for parts in ([family, dob], [code, code, dob], [dob]):
         expected = keyed_key(combine(*(p.array() for p in parts)), key)
         assert keyed_combo(parts, key).to_pylist() == expected.to_pylist()
+
+
+def test_keyed_combos_equal_one_keyed_combo_per_column() -> None:
+    # one kernel call for several columns (shared parts, several keys, nulls, messages of
+    # 1-8 words side by side in the kernel's lanes) gives each column's keyed_combo
+    table = _table(150)
+    family = Coded.of(normalize_names(table.column("family_name")))
+    given = Coded.of(normalize_names(table.column("given_names")))
+    dob = Coded.of(table.column("birth_date")).map(lambda d: pc.cast(d, pa.string()))
+    code = family.map(phonetic_codes)
+    keys = [space_key(PurposeKeys(MASTER).person, s) for s in ("name_dob", "names")]
+    columns = [
+        ([family, given, dob], keys[0]),
+        ([dob], keys[1]),
+        ([code, family, code, given], keys[1]),
+        ([given.where_not(given.rows % 2 == 0), dob], keys[0]),
+    ]
+    got = keyed_combos(columns)
+    for (parts, key), values in zip(columns, got, strict=True):
+        expected = keyed_key(combine(*(p.array() for p in parts)), key)
+        assert values.to_pylist() == expected.to_pylist()
+        assert values.null_count == expected.null_count
+    assert got[3].null_count > got[0].null_count > 0
 
 
 def test_coded_helpers_match_the_column_functions() -> None:
