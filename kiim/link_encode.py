@@ -211,7 +211,15 @@ def keyed_key(values: Any, key: bytes, *, dedup: bool = False) -> pa.StringArray
 
 def first_words(names: pa.Array) -> pa.Array:
     """First word of each normalised name (null stays null)."""
-    return on_distinct(names, lambda d: pc.replace_substring_regex(d, " .*", ""))
+    return on_distinct(names, _first_words)
+
+
+def _first_words(names: pa.Array) -> pa.Array:
+    offsets, data = string_buffers(names) if len(names) else (np.zeros(1, np.int64), None)
+    if data is None or (data[offsets[0] : offsets[-1]] == ord("\n")).any():
+        return pc.replace_substring_regex(names, " .*", "")  # "." stops at a line break
+    # what the pattern removes: everything from the first space on (split is ≈ 5x faster)
+    return pc.list_element(pc.split_pattern(names, " ", max_splits=1), 0)
 
 
 def sorted_day_month(dob_iso: pa.Array) -> pa.Array:
@@ -220,6 +228,22 @@ def sorted_day_month(dob_iso: pa.Array) -> pa.Array:
 
 
 def _sorted_day_month(dob_iso: pa.Array) -> pa.Array:
+    n = len(dob_iso)
+    offsets, data = string_buffers(dob_iso) if n else (np.zeros(1, np.int64), None)
+    if data is not None and not dob_iso.null_count and (np.diff(offsets) == 10).all():
+        chars = data[offsets[0] : offsets[-1]].reshape(n, 10)
+        if chars.max() < 0x80:  # ASCII: code units are bytes; the rows as numpy, no slicing
+            out = chars.copy()
+            month = chars[:, 5].astype(np.uint16) << 8 | chars[:, 6]
+            day = chars[:, 8].astype(np.uint16) << 8 | chars[:, 9]
+            swap = ~(month < day)  # string order of two ASCII characters
+            out[swap, 5:7] = chars[swap, 8:10]
+            out[swap, 8:10] = chars[swap, 5:7]
+            out[:, 4] = out[:, 7] = ord("-")
+            offsets32 = np.arange(0, 10 * (n + 1), 10, dtype=np.int32)
+            return pa.Array.from_buffers(
+                pa.string(), n, [None, pa.py_buffer(offsets32), pa.py_buffer(out)]
+            )
     year = pc.utf8_slice_codeunits(dob_iso, 0, 4)
     month = pc.utf8_slice_codeunits(dob_iso, 5, 7)
     day = pc.utf8_slice_codeunits(dob_iso, 8, 10)
@@ -347,13 +371,17 @@ def map_shared(columns: list[Coded], func: Callable[[pa.Array], pa.Array]) -> li
 def normalised_names(*columns: pa.Array) -> list[Coded]:
     """Raw name columns as normalised names over ONE dictionary: equal names, equal index."""
     encoded = [Coded.of(c) for c in columns]
-    normalised = [normalize_distinct(pc.cast(e.values, pa.string())) for e in encoded]
-    unified = pa.concat_arrays(normalised).dictionary_encode()
-    mapping = unified.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    # a raw value that occurs in several columns (a birth name is mostly a family name) is
+    # normalised once
+    raw = pa.concat_arrays([pc.cast(e.values, pa.string()) for e in encoded]).dictionary_encode()
+    unified = normalize_distinct(raw.dictionary).dictionary_encode()
+    normal = unified.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    mapping = normal[raw.indices.to_numpy(zero_copy_only=False)]
     out, lo = [], 0
-    for e, n in zip(encoded, normalised, strict=True):
-        out.append(Coded(np.append(mapping[lo : lo + len(n)], -1)[e.rows], unified.dictionary))
-        lo += len(n)
+    for e in encoded:
+        count = len(e.values)
+        out.append(Coded(np.append(mapping[lo : lo + count], -1)[e.rows], unified.dictionary))
+        lo += count
     return out
 
 

@@ -190,6 +190,19 @@ def _sip_lanes(
 
 
 @njit(cache=True, nogil=True)
+def siphash_values(
+    k0: np.uint64, k1: np.uint64, offsets: np.ndarray, data: np.ndarray, out: np.ndarray
+) -> None:
+    """Plain SipHash-2-4 (no mixer) of each value data[offsets[i]:offsets[i + 1]] into
+    out[i]: keyed digests of words for the Bloom mask cache."""
+    starts, words = _pack_words(offsets, data)
+    for i in range(len(offsets) - 1):
+        out[i] = _siphash24(
+            k0, k1, words[starts[i] : starts[i + 1] + 1], offsets[i + 1] - offsets[i]
+        )
+
+
+@njit(cache=True, nogil=True)
 def pack_words(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """`_pack_words` for callers that hash several key columns over the same values."""
     return _pack_words(offsets, data)
@@ -735,6 +748,7 @@ def warm_up() -> None:
         args = (starts, words, offsets, 31, 5, hex_out, hex_offsets)
         siphash_join_hex(np.uint64(0), np.uint64(0), parts, base, *args)
     siphash_raw(np.zeros(16, np.uint8), data)
+    siphash_values(np.uint64(0), np.uint64(0), offsets, data, np.empty(1, np.uint64))
     mid = hmac_midstates(np.frombuffer(bytes(32), np.uint8))  # read-only, as callers pass keys
     hmac_sha256(mid, offsets, data, np.empty((1, 8), np.uint32))
     masks = np.zeros((1, 16), np.uint64)

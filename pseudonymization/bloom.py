@@ -341,8 +341,9 @@ class _MaskCache:
         self.flip = np.packbits(complement, bitorder="little").view("<u8").astype(np.uint64)
         self.vocab = _Vocabulary()
         self.salts: dict[str, int] = {}
-        self.words: dict[bytes, int] = {}
-        self.word_key = os.urandom(16)
+        self.words: dict[tuple[int, int], int] = {}
+        key_words = np.frombuffer(os.urandom(32), dtype="<u8").astype(np.uint64)
+        self.word_key = [(key_words[0], key_words[1]), (key_words[2], key_words[3])]
         self.pairs = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | token id
         self.word_masks = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | word id
         self.lock = threading.Lock()
@@ -355,22 +356,24 @@ class _MaskCache:
         return np.array([self.salts.setdefault(s, len(self.salts)) for s in salts], np.int64)
 
     def word_codes(
-        self, salts: list[str], words: list[str], sw_salt: np.ndarray, sw_word: np.ndarray
+        self, salts: list[str], words: pa.StringArray, sw_salt: np.ndarray, sw_word: np.ndarray
     ) -> np.ndarray:
         """One code per (salt, word) of this call, stable across calls.
 
-        Words are known by a keyed digest, not kept in clear: the table outlives the call.
+        Words are known by a keyed 128-bit digest, not kept in clear: the table outlives the
+        call. The digest is two SipHash-2-4 of the word under two random per-cache keys,
+        computed for all words in one kernel call (`_kernels.siphash_values`).
         """
-        known, key = self.words, self.word_key
-        word_ids = np.array(
-            [
-                known.setdefault(
-                    hashlib.blake2b(w.encode(), key=key, digest_size=16).digest(), len(known)
-                )
-                for w in words
-            ],
-            dtype=np.int64,
-        )
+        from pseudonymization import _kernels  # numba: imported when needed
+
+        offsets, data = string_buffers(words)
+        digests = np.empty((2, len(words)), dtype=np.uint64)
+        for half in range(2):
+            k0, k1 = self.word_key[half]
+            _kernels.siphash_values(k0, k1, offsets, data, digests[half])
+        known = self.words
+        pairs = zip(digests[0].tolist(), digests[1].tolist(), strict=True)
+        word_ids = np.array([known.setdefault(p, len(known)) for p in pairs], dtype=np.int64)
         return (self.salt_ids(salts)[sw_salt] << 32) | word_ids[sw_word]
 
     def pair_rows(
@@ -563,8 +566,7 @@ def clk_encode(
 
     with cache.lock:
         # (salt, word) masks known from earlier calls; the others from their pairs' masks
-        word_strings = word_encoded.dictionary.to_pylist()
-        sw_codes = cache.word_codes(salt_values, word_strings, sw_salt, sw_word)
+        sw_codes = cache.word_codes(salt_values, word_encoded.dictionary, sw_salt, sw_word)
         sw_rows = cache.word_masks.find(sw_codes)
         new_sw = np.flatnonzero(sw_rows < 0)
         # tokens only of the words that still need a mask (later agencies and months find

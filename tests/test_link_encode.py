@@ -156,6 +156,30 @@ def test_keyed_combos_equal_one_keyed_combo_per_column() -> None:
     assert got[3].null_count > got[0].null_count > 0
 
 
+def test_fast_paths_of_first_words_and_sorted_dates_equal_the_patterns() -> None:
+    # first_words splits at the first space instead of a regex, sorted_day_month swaps the
+    # bytes of plain ISO dates in numpy: both must give what the Arrow patterns give
+    names = pa.array(["ANNA LENA", "MOHAMMED", "A B C", None, "X\nY Z", "", " LEAD"])
+    expected = pc.replace_substring_regex(names, " .*", "")
+    assert first_words(names).to_pylist() == expected.to_pylist()
+    assert first_words(names[:4]).to_pylist() == expected[:4].to_pylist()  # split path
+    dates = [
+        f"{1900 + y}-{m:02d}-{d:02d}"
+        for y in (0, 85, 124)
+        for m in (1, 3, 12)
+        for d in (1, 3, 12, 31)
+    ]
+    swapped = [f"{v[:4]}-{min(v[5:7], v[8:])}-{max(v[5:7], v[8:])}" for v in dates]
+    assert sorted_day_month(pa.array(dates)).to_pylist() == swapped
+    # not the fast path (year beyond 9999, no leading zeros, a null): Arrow's slices as before
+    odd = pa.array(["10000-01-02", "1990-3-4", "1990-12-01", None])
+    year, month, day = (pc.utf8_slice_codeunits(odd, a, b) for a, b in ((0, 4), (5, 7), (8, 10)))
+    low = pc.if_else(pc.less(month, day), month, day)
+    high = pc.if_else(pc.less(month, day), day, month)
+    expected = pc.binary_join_element_wise(year, low, high, "-")
+    assert sorted_day_month(odd).to_pylist() == expected.to_pylist()
+
+
 def test_coded_helpers_match_the_column_functions() -> None:
     table = _table(80)
     family = Coded.of(normalize_names(table.column("family_name")))
