@@ -450,18 +450,18 @@ def _or_groups(masks: np.ndarray, ptr: np.ndarray, items: np.ndarray) -> np.ndar
 
 def _groups(
     salt_idx: np.ndarray, rows_values: list[np.ndarray], n_values: int
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Distinct (salt, value) over several columns: per column each row's group (-1 none),
-    and the groups' salts and values."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (salt, value) over several columns: each row's group per column (shape
+    (columns, rows), -1 none), and the groups' salts and values."""
     nv = max(n_values, 1)
-    codes = [salt_idx[r >= 0] * nv + r[r >= 0] for r in rows_values]
+    valid = [r >= 0 for r in rows_values]
+    codes = [salt_idx[v] * nv + r[v] for r, v in zip(rows_values, valid, strict=True)]
     distinct, inverse = _distinct(np.concatenate(codes))
-    out, lo = [], 0
-    for r, c in zip(rows_values, codes, strict=True):
-        g = np.full(len(r), -1, dtype=np.int64)
-        g[r >= 0] = inverse[lo : lo + len(c)]
+    out = np.full((len(rows_values), len(salt_idx)), -1, dtype=np.int64)
+    lo = 0
+    for g, v, c in zip(out, valid, codes, strict=True):
+        g[v] = inverse[lo : lo + len(c)]
         lo += len(c)
-        out.append(g)
     return out, distinct // nv, distinct % nv
 
 
@@ -553,7 +553,7 @@ def clk_encode(
 
     # (salt, name) and (salt, date) groups; (salt, word) groups below the name groups
     name_groups, ng_salt, ng_name = _groups(salt_idx, name_rows, len(unified.dictionary))
-    (date_group,), dg_salt, dg_date = _groups(salt_idx, [date_rows], len(dates))
+    date_group, dg_salt, dg_date = _groups(salt_idx, [date_rows], len(dates))
     owner, word = _expand(name_ptr, name_words, ng_name)
     n_words = max(len(word_encoded.dictionary), 1)
     sw, sw_of_name_item = _distinct(ng_salt[owner] * n_words + word)
@@ -601,9 +601,7 @@ def clk_encode(
     from pseudonymization import _kernels  # numba: imported when needed
 
     out = np.zeros((n, words), dtype=np.uint64)
-    _kernels.or_rows(
-        np.stack(name_groups), name_masks, date_group, date_masks, cache.flip, balance, out
-    )
+    _kernels.or_rows(name_groups, name_masks, date_group[0], date_masks, cache.flip, balance, out)
     return out.astype("<u8", copy=False).view(np.uint8).reshape(n, bits // 8)
 
 
