@@ -590,6 +590,28 @@ def position_masks(
             at += 1
 
 
+# ------------------------------------------------------------------------------ CSR
+
+
+@njit(cache=True, nogil=True)
+def expand(ptr: np.ndarray, items: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each owner o = owners[j] in turn, its items items[ptr[o]:ptr[o + 1]], flattened:
+    (j per item, item)."""
+    total = 0
+    for j in range(len(owners)):
+        total += ptr[owners[j] + 1] - ptr[owners[j]]
+    position = np.empty(total, dtype=np.int64)
+    flat = np.empty(total, dtype=np.int64)
+    at = 0
+    for j in range(len(owners)):
+        o = owners[j]
+        for t in range(ptr[o], ptr[o + 1]):
+            position[at] = j
+            flat[at] = items[t]
+            at += 1
+    return position, flat
+
+
 # ------------------------------------------------------------------------------ OR gathers
 
 
@@ -758,6 +780,7 @@ def warm_up() -> None:
     position_masks(mid, offsets, data, one, offsets, data, one, ks, 512, perm, True, masks)
     ptr = np.array([0, 1], dtype=np.int64)
     groups = np.zeros(1, dtype=np.int64)
+    expand(ptr, groups, groups)
     or_groups(masks, ptr, groups, np.zeros((1, 16), np.uint64))
     flip = np.zeros(16, np.uint64)
     or_rows(rows, masks, groups, masks, flip, True, np.zeros((1, 16), np.uint64))

@@ -242,3 +242,14 @@ def test_address_style_and_unusual_dates_equal_reference() -> None:
         fast = clk_encode(streets, places, dob, KEY, **kwargs)  # type: ignore[arg-type]
         ref = clk_encode_reference(streets, places, dob, KEY, **kwargs)  # type: ignore[arg-type]
         assert np.array_equal(fast, ref)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 4), max_size=40), st.lists(st.integers(0, 39), max_size=60))
+def test_expand_flattens_the_owners_items(sizes: list[int], picks: list[int]) -> None:
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    items = np.arange(int(ptr[-1]), dtype=np.int64) * 3 + 1
+    owners = np.array([p % len(sizes) for p in picks] if sizes else [], dtype=np.int64)
+    position, flat = _kernels.expand(ptr, items, owners)
+    expected = [(j, int(x)) for j, o in enumerate(owners) for x in items[ptr[o] : ptr[o + 1]]]
+    assert list(zip(position.tolist(), flat.tolist(), strict=True)) == expected
