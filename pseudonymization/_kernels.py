@@ -13,7 +13,7 @@ Every kernel computes exactly what the code it replaces computed (tests pin them
 
 Integer widths are spelled out (np.uint64(...), np.uint32(...) around every sum and shift):
 numba widens 32-bit operands to 64 bits and would otherwise mix signed and unsigned types.
-Kernels are compiled on first use (≈ 20 s for all of them) and cached on disk (`cache=True`;
+Kernels are compiled on first use (≈ 25 s for all of them) and cached on disk (`cache=True`;
 a later process loads them in a second or two); `nogil=True` lets callers run them in
 threads. This module imports numba, so the encoders import it only when they run.
 Kernels trust their callers' array sizes (no bounds checks), so only this package's wrappers
