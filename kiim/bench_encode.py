@@ -48,7 +48,7 @@ BENCH_KEY = b"kiim-linkage-benchmark-key-0123456789abcdef"  # synthetic data onl
 _PARTS: dict[str, str] = {
     "normalised_names": "names",
     "map_shared": "phonetic",
-    "keyed_combo": "keys",
+    "keyed_combos": "keys",
     "keyed_hash": "azr",
     "clk_encode": "clk",
     "to_binary_array": "clk",

@@ -18,7 +18,7 @@ from kiim.link_encode import (
     Coded,
     address_encodings,
     first_words,
-    keyed_combo,
+    keyed_combos,
     map_shared,
     normalised_names,
     phonetic_codes,
@@ -94,18 +94,20 @@ def link_encodings(table: pa.Table, keys: PurposeKeys, agency: Agency) -> dict[s
     azr = _col(table, "azr_number")
     azr_digits = pc.replace_substring_regex(azr, r"\D", "")
     azr_digits = pc.if_else(pc.equal(azr_digits, ""), pa.scalar(None, pa.string()), azr_digits)
-    out = {
-        "lk_name_dob": keyed_combo([family, giv1, dob_iso], k_name),
-        "lk_birth_name_dob": keyed_combo([birth_name, giv1, dob_iso], k_name),
-        "lk_phonetic": keyed_combo([fam_code, giv_code, birth_year], k_phon),
-        "lk_phonetic_swapped": keyed_combo([giv_code, fam_code, birth_year], k_phon),
-        "lk_birth_phonetic": keyed_combo([birth_code, giv_code, birth_year], k_phon),
-        "lk_dob_family": keyed_combo([dob_sorted_codes, fam_code], k_dob),
-        "lk_dob_given": keyed_combo([dob_sorted_codes, giv_code], k_dob),
-        "lk_dob_birth": keyed_combo([dob_sorted_codes, birth_code], k_dob),
-        "lk_names": keyed_combo([code_low, code_high], k_names),
-        "lk_azr": keyed_hash(azr_digits, keys.azr),
+    key_columns = {
+        "lk_name_dob": ([family, giv1, dob_iso], k_name),
+        "lk_birth_name_dob": ([birth_name, giv1, dob_iso], k_name),
+        "lk_phonetic": ([fam_code, giv_code, birth_year], k_phon),
+        "lk_phonetic_swapped": ([giv_code, fam_code, birth_year], k_phon),
+        "lk_birth_phonetic": ([birth_code, giv_code, birth_year], k_phon),
+        "lk_dob_family": ([dob_sorted_codes, fam_code], k_dob),
+        "lk_dob_given": ([dob_sorted_codes, giv_code], k_dob),
+        "lk_dob_birth": ([dob_sorted_codes, birth_code], k_dob),
+        "lk_names": ([code_low, code_high], k_names),
     }
+    # one kernel call for all nine: the parts' values are packed once
+    out = dict(zip(key_columns, keyed_combos(list(key_columns.values())), strict=True))
+    out["lk_azr"] = keyed_hash(azr_digits, keys.azr)
     # salted with the birth year (hardening, pseudonymization/README.md); the birth name is
     # encoded too, so an office that still uses it stays close to the register's record
     salt = birth_year.dictionary() if CLK_SALT_BIRTH_YEAR else None

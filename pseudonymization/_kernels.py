@@ -13,7 +13,7 @@ Every kernel computes exactly what the code it replaces computed (tests pin them
 
 Integer widths are spelled out (np.uint64(...), np.uint32(...) around every sum and shift):
 numba widens 32-bit operands to 64 bits and would otherwise mix signed and unsigned types.
-Kernels are compiled on first use (≈ 20 s for all of them) and cached on disk (`cache=True`;
+Kernels are compiled on first use (≈ 25 s for all of them) and cached on disk (`cache=True`;
 a later process loads them in a second or two); `nogil=True` lets callers run them in
 threads. This module imports numba, so the encoders import it only when they run.
 Kernels trust their callers' array sizes (no bounds checks), so only this package's wrappers
@@ -123,69 +123,170 @@ def siphash_raw(key: np.ndarray, data: np.ndarray) -> np.uint64:
     return _siphash24(k0, k1, words, len(data))
 
 
+# Messages hashed side by side by `siphash_columns_hex`: with the lane loop innermost LLVM
+# vectorises the SipHash rounds over the lanes (AVX2: 4 lanes of 64 bits per instruction).
+SIP_LANES = 16
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _sipround_inline(
+    v0: np.uint64, v1: np.uint64, v2: np.uint64, v3: np.uint64
+) -> tuple[np.uint64, np.uint64, np.uint64, np.uint64]:
+    v0 += v1
+    v1 = ((v1 << np.uint64(13)) | (v1 >> np.uint64(51))) ^ v0
+    v0 = (v0 << np.uint64(32)) | (v0 >> np.uint64(32))
+    v2 += v3
+    v3 = ((v3 << np.uint64(16)) | (v3 >> np.uint64(48))) ^ v2
+    v0 += v3
+    v3 = ((v3 << np.uint64(21)) | (v3 >> np.uint64(43))) ^ v0
+    v2 += v1
+    v1 = ((v1 << np.uint64(17)) | (v1 >> np.uint64(47))) ^ v2
+    v2 = (v2 << np.uint64(32)) | (v2 >> np.uint64(32))
+    return v0, v1, v2, v3
+
+
+@njit(cache=True, nogil=True)
+def _sip_lanes(
+    k0: np.uint64,
+    k1: np.uint64,
+    buf: np.ndarray,
+    nw: np.ndarray,
+    state: np.ndarray,
+    hashes: np.ndarray,
+) -> None:
+    """SipHash-2-4 then pandas' mixer of SIP_LANES messages at once: lane l's message is
+    buf[:nw[l], l], its last word already holding the length byte (nw[l] = 0: unused lane).
+    Every lane runs max(nw) word steps; a lane past its own words keeps its state."""
+    longest = 0
+    for lane in range(SIP_LANES):
+        longest = max(longest, nw[lane])
+    for lane in range(SIP_LANES):
+        state[0, lane] = k0 ^ np.uint64(0x736F6D6570736575)
+        state[1, lane] = k1 ^ np.uint64(0x646F72616E646F6D)
+        state[2, lane] = k0 ^ np.uint64(0x6C7967656E657261)
+        state[3, lane] = k1 ^ np.uint64(0x7465646279746573)
+    for b in range(longest):
+        for lane in range(SIP_LANES):
+            a0, a1, a2, a3 = state[0, lane], state[1, lane], state[2, lane], state[3, lane]
+            m = buf[b, lane]
+            v0, v1, v2, v3 = _sipround_inline(a0, a1, a2, a3 ^ m)
+            v0, v1, v2, v3 = _sipround_inline(v0, v1, v2, v3)
+            # all ones while the lane still has words: a blend LLVM can vectorise (a
+            # conditional expression here keeps the loop scalar)
+            keep = np.uint64(0) - np.uint64(b < nw[lane])
+            state[0, lane] = a0 ^ ((v0 ^ m ^ a0) & keep)
+            state[1, lane] = a1 ^ ((v1 ^ a1) & keep)
+            state[2, lane] = a2 ^ ((v2 ^ a2) & keep)
+            state[3, lane] = a3 ^ ((v3 ^ a3) & keep)
+    for lane in range(SIP_LANES):
+        v0, v1, v2, v3 = state[0, lane], state[1, lane], state[2, lane], state[3, lane]
+        v0, v1, v2, v3 = _sipround_inline(v0, v1, v2 ^ np.uint64(0xFF), v3)
+        v0, v1, v2, v3 = _sipround_inline(v0, v1, v2, v3)
+        v0, v1, v2, v3 = _sipround_inline(v0, v1, v2, v3)
+        v0, v1, v2, v3 = _sipround_inline(v0, v1, v2, v3)
+        hashes[lane] = v0 ^ v1 ^ v2 ^ v3
+    for lane in range(SIP_LANES):
+        hashes[lane] = _mix64(hashes[lane])
+
+
+@njit(cache=True, nogil=True)
+def siphash_values(
+    k0: np.uint64, k1: np.uint64, offsets: np.ndarray, data: np.ndarray, out: np.ndarray
+) -> None:
+    """Plain SipHash-2-4 (no mixer) of each value data[offsets[i]:offsets[i + 1]] into
+    out[i]: keyed digests of words for the Bloom mask cache."""
+    starts, words = _pack_words(offsets, data)
+    for i in range(len(offsets) - 1):
+        out[i] = _siphash24(
+            k0, k1, words[starts[i] : starts[i + 1] + 1], offsets[i + 1] - offsets[i]
+        )
+
+
+@njit(cache=True, nogil=True)
+def pack_words(offsets: np.ndarray, data: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`_pack_words` for callers that hash several key columns over the same values."""
+    return _pack_words(offsets, data)
+
+
 @njit(cache=True, nogil=True)
 def siphash_join_hex(
     k0: np.uint64,
     k1: np.uint64,
-    rows: np.ndarray,
+    rows: tuple[np.ndarray, ...],
+    base: np.ndarray,
+    starts: np.ndarray,
+    words: np.ndarray,
     offsets: np.ndarray,
-    data: np.ndarray,
     sep: int,
     max_len: int,
     out: np.ndarray,
+    out_offsets: np.ndarray,
 ) -> None:
-    """Link keys as hex: per column i with no row of `rows[:, i]` negative, the message
-    value(rows[0, i]) sep value(rows[1, i]) ... is hashed (SipHash-2-4, then pandas' mixer)
-    and written as 16 lower-case hex characters (most significant first) at the next free
-    place of `out`; columns with a negative entry (a null part) are skipped.
+    """Link keys as hex: for each row i whose parts are all non-null, the message
+    value(base[0] + rows[0][i]) sep value(base[1] + rows[1][i]) ... is hashed (SipHash-2-4
+    with the key (k0, k1), then pandas' mixer) and written as 16 lower-case hex characters
+    (most significant first) at the next free place of `out`; out_offsets receives the
+    Arrow offsets (a null row, i.e. a negative index, adds no characters).
 
-    Values are `data[offsets[v]:offsets[v + 1]]` (UTF-8 of an Arrow string array); `max_len`
-    bounds a message; `out` holds 16 bytes per hashed row. The message is assembled a
-    64-bit word at a time from the values packed into words (shifted into place), not
-    byte by byte, and the hex is written two characters at a time.
+    Value v is data[offsets[v]:offsets[v + 1]], given packed into 64-bit words by
+    `pack_words` (starts, words), so that a message is assembled a word at a time; `max_len`
+    bounds a message. SIP_LANES messages are hashed side by side (`_sip_lanes`).
     """
-    starts, words = _pack_words(offsets, data)
-    parts, n = rows.shape
-    buf = np.zeros(max_len // 8 + 3, dtype=np.uint64)
+    nparts = len(rows)
+    n = len(rows[0])
+    width = max_len // 8 + 3
+    buf = np.zeros((width, SIP_LANES), dtype=np.uint64)
+    nw = np.zeros(SIP_LANES, dtype=np.int64)
+    state = np.empty((4, SIP_LANES), dtype=np.uint64)
+    hashes = np.empty(SIP_LANES, dtype=np.uint64)
     usep = np.uint64(sep)
     out16 = out.view(np.uint16)
+    out_offsets[0] = 0
     at = 0
-    for i in range(n):
-        skip = False
-        for p in range(parts):
-            if rows[p, i] < 0:
-                skip = True
-        if skip:
-            continue
-        length = 0
-        for p in range(parts):
-            # invariant: the bytes of buf after `length` in its word are zero
-            if p:
+    filled = 0
+    for i in range(n + 1):
+        if i < n:
+            out_offsets[i + 1] = out_offsets[i]
+            skip = False
+            for p in range(nparts):
+                if rows[p][i] < 0:
+                    skip = True
+            if skip:
+                continue
+            out_offsets[i + 1] = out_offsets[i] + 16
+            # the lane's words start zeroed, so every part is OR-ed in shifted by the
+            # length so far, without branches on the alignment
+            for j in range(width):
+                buf[j, filled] = 0
+            length = 0
+            for p in range(nparts):
+                if p:
+                    buf[length >> 3, filled] |= usep << np.uint64((length & 7) * 8)
+                    length += 1
+                v = base[p] + rows[p][i]
+                first = starts[v]
+                w0 = length >> 3
                 s = np.uint64((length & 7) * 8)
-                if s == 0:
-                    buf[length >> 3] = usep
-                else:
-                    buf[length >> 3] |= usep << s
-                length += 1
-            v = rows[p, i]
-            first = starts[v]
-            count = starts[v + 1] - first
-            w0 = length >> 3
-            s = np.uint64((length & 7) * 8)
-            if s == 0:
-                for j in range(count):
-                    buf[w0 + j] = words[first + j]
-            else:
-                r = np.uint64(64) - s
-                for j in range(count):
+                q = np.uint64(63) - s  # x >> (64 - s) as (x >> 1) >> q: 0 when s = 0
+                for j in range(starts[v + 1] - first):
                     x = words[first + j]
-                    buf[w0 + j] |= x << s
-                    buf[w0 + j + 1] = x >> r
-            length += offsets[v + 1] - offsets[v]
-        h = _mix64(_siphash24(k0, k1, buf, length))
-        for j in range(8):
-            out16[(at >> 1) + j] = _HEX2[(h >> np.uint64(56 - 8 * j)) & np.uint64(0xFF)]
-        at += 16
+                    buf[w0 + j, filled] |= x << s
+                    buf[w0 + j + 1, filled] = (x >> np.uint64(1)) >> q
+                length += offsets[v + 1] - offsets[v]
+            full = length >> 3
+            buf[full, filled] |= np.uint64(length & 0xFF) << np.uint64(56)
+            nw[filled] = full + 1
+            filled += 1
+        if filled == SIP_LANES or (i == n and filled):
+            for lane in range(filled, SIP_LANES):
+                nw[lane] = 0
+            _sip_lanes(k0, k1, buf, nw, state, hashes)
+            for lane in range(filled):
+                h = hashes[lane]
+                for j in range(8):
+                    out16[(at >> 1) + j] = _HEX2[(h >> np.uint64(56 - 8 * j)) & np.uint64(0xFF)]
+                at += 16
+            filled = 0
 
 
 # ------------------------------------------------------------------------------ SHA-256
@@ -489,6 +590,28 @@ def position_masks(
             at += 1
 
 
+# ------------------------------------------------------------------------------ CSR
+
+
+@njit(cache=True, nogil=True)
+def expand(ptr: np.ndarray, items: np.ndarray, owners: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """For each owner o = owners[j] in turn, its items items[ptr[o]:ptr[o + 1]], flattened:
+    (j per item, item)."""
+    total = 0
+    for j in range(len(owners)):
+        total += ptr[owners[j] + 1] - ptr[owners[j]]
+    position = np.empty(total, dtype=np.int64)
+    flat = np.empty(total, dtype=np.int64)
+    at = 0
+    for j in range(len(owners)):
+        o = owners[j]
+        for t in range(ptr[o], ptr[o + 1]):
+            position[at] = j
+            flat[at] = items[t]
+            at += 1
+    return position, flat
+
+
 # ------------------------------------------------------------------------------ OR gathers
 
 
@@ -639,8 +762,15 @@ def warm_up() -> None:
     offsets = np.array([0, 2], dtype=np.int64)
     data = np.frombuffer(b"AB", dtype=np.uint8).copy()
     rows = np.zeros((2, 1), dtype=np.int64)
-    siphash_join_hex(np.uint64(0), np.uint64(0), rows, offsets, data, 31, 5, np.empty(16, np.uint8))
+    starts, words = pack_words(offsets, data)
+    base = np.zeros(3, dtype=np.int64)
+    hex_out, hex_offsets = np.empty(16, np.uint8), np.empty(2, np.int32)
+    for arity in range(1, 4):  # keyed_key: 1 part; link_encodings: 2 and 3
+        parts = (np.zeros(1, dtype=np.int64),) * arity
+        args = (starts, words, offsets, 31, 5, hex_out, hex_offsets)
+        siphash_join_hex(np.uint64(0), np.uint64(0), parts, base, *args)
     siphash_raw(np.zeros(16, np.uint8), data)
+    siphash_values(np.uint64(0), np.uint64(0), offsets, data, np.empty(1, np.uint64))
     mid = hmac_midstates(np.frombuffer(bytes(32), np.uint8))  # read-only, as callers pass keys
     hmac_sha256(mid, offsets, data, np.empty((1, 8), np.uint32))
     masks = np.zeros((1, 16), np.uint64)
@@ -650,6 +780,7 @@ def warm_up() -> None:
     position_masks(mid, offsets, data, one, offsets, data, one, ks, 512, perm, True, masks)
     ptr = np.array([0, 1], dtype=np.int64)
     groups = np.zeros(1, dtype=np.int64)
+    expand(ptr, groups, groups)
     or_groups(masks, ptr, groups, np.zeros((1, 16), np.uint64))
     flip = np.zeros(16, np.uint64)
     or_rows(rows, masks, groups, masks, flip, True, np.zeros((1, 16), np.uint64))

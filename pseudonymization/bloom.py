@@ -267,11 +267,12 @@ def _date_tokens(dates: pa.StringArray, vocab: _Vocabulary) -> tuple[np.ndarray,
 def _expand(
     ptr: np.ndarray, items: np.ndarray, owners: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """For each owner in `owners`, its CSR items: (position in `owners`, item) flattened."""
-    counts = ptr[owners + 1] - ptr[owners]
-    starts = np.cumsum(counts) - counts
-    within = np.arange(int(counts.sum())) - np.repeat(starts, counts)
-    return np.repeat(np.arange(len(owners)), counts), items[np.repeat(ptr[owners], counts) + within]
+    """For each owner in `owners`, its CSR items: (position in `owners`, item) flattened
+    (a compiled loop, `_kernels.expand`, instead of five numpy passes)."""
+    from pseudonymization import _kernels  # numba: imported when needed
+
+    as64 = np.ascontiguousarray
+    return _kernels.expand(as64(ptr, np.int64), as64(items, np.int64), as64(owners, np.int64))
 
 
 class _Store:
@@ -349,8 +350,9 @@ class _MaskCache:
         self.flip = np.packbits(complement, bitorder="little").view("<u8").astype(np.uint64)
         self.vocab = _Vocabulary()
         self.salts: dict[str, int] = {}
-        self.words: dict[bytes, int] = {}
-        self.word_key = os.urandom(16)
+        self.words: dict[tuple[int, int], int] = {}
+        key_words = np.frombuffer(os.urandom(32), dtype="<u8").astype(np.uint64)
+        self.word_key = [(key_words[0], key_words[1]), (key_words[2], key_words[3])]
         self.pairs = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | token id
         self.word_masks = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | word id
         self.lock = threading.Lock()
@@ -363,22 +365,24 @@ class _MaskCache:
         return np.array([self.salts.setdefault(s, len(self.salts)) for s in salts], np.int64)
 
     def word_codes(
-        self, salts: list[str], words: list[str], sw_salt: np.ndarray, sw_word: np.ndarray
+        self, salts: list[str], words: pa.StringArray, sw_salt: np.ndarray, sw_word: np.ndarray
     ) -> np.ndarray:
         """One code per (salt, word) of this call, stable across calls.
 
-        Words are known by a keyed digest, not kept in clear: the table outlives the call.
+        Words are known by a keyed 128-bit digest, not kept in clear: the table outlives the
+        call. The digest is two SipHash-2-4 of the word under two random per-cache keys,
+        computed for all words in one kernel call (`_kernels.siphash_values`).
         """
-        known, key = self.words, self.word_key
-        word_ids = np.array(
-            [
-                known.setdefault(
-                    hashlib.blake2b(w.encode(), key=key, digest_size=16).digest(), len(known)
-                )
-                for w in words
-            ],
-            dtype=np.int64,
-        )
+        from pseudonymization import _kernels  # numba: imported when needed
+
+        offsets, data = string_buffers(words)
+        digests = np.empty((2, len(words)), dtype=np.uint64)
+        for half in range(2):
+            k0, k1 = self.word_key[half]
+            _kernels.siphash_values(k0, k1, offsets, data, digests[half])
+        known = self.words
+        pairs = zip(digests[0].tolist(), digests[1].tolist(), strict=True)
+        word_ids = np.array([known.setdefault(p, len(known)) for p in pairs], dtype=np.int64)
         return (self.salt_ids(salts)[sw_salt] << 32) | word_ids[sw_word]
 
     def pair_rows(
@@ -455,18 +459,18 @@ def _or_groups(masks: np.ndarray, ptr: np.ndarray, items: np.ndarray) -> np.ndar
 
 def _groups(
     salt_idx: np.ndarray, rows_values: list[np.ndarray], n_values: int
-) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Distinct (salt, value) over several columns: per column each row's group (-1 none),
-    and the groups' salts and values."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (salt, value) over several columns: each row's group per column (shape
+    (columns, rows), -1 none), and the groups' salts and values."""
     nv = max(n_values, 1)
-    codes = [salt_idx[r >= 0] * nv + r[r >= 0] for r in rows_values]
+    valid = [r >= 0 for r in rows_values]
+    codes = [salt_idx[v] * nv + r[v] for r, v in zip(rows_values, valid, strict=True)]
     distinct, inverse = _distinct(np.concatenate(codes))
-    out, lo = [], 0
-    for r, c in zip(rows_values, codes, strict=True):
-        g = np.full(len(r), -1, dtype=np.int64)
-        g[r >= 0] = inverse[lo : lo + len(c)]
+    out = np.full((len(rows_values), len(salt_idx)), -1, dtype=np.int64)
+    lo = 0
+    for g, v, c in zip(out, valid, codes, strict=True):
+        g[v] = inverse[lo : lo + len(c)]
         lo += len(c)
-        out.append(g)
     return out, distinct // nv, distinct % nv
 
 
@@ -558,7 +562,7 @@ def clk_encode(
 
     # (salt, name) and (salt, date) groups; (salt, word) groups below the name groups
     name_groups, ng_salt, ng_name = _groups(salt_idx, name_rows, len(unified.dictionary))
-    (date_group,), dg_salt, dg_date = _groups(salt_idx, [date_rows], len(dates))
+    date_group, dg_salt, dg_date = _groups(salt_idx, [date_rows], len(dates))
     owner, word = _expand(name_ptr, name_words, ng_name)
     n_words = max(len(word_encoded.dictionary), 1)
     sw, sw_of_name_item = _distinct(ng_salt[owner] * n_words + word)
@@ -571,8 +575,7 @@ def clk_encode(
 
     with cache.lock:
         # (salt, word) masks known from earlier calls; the others from their pairs' masks
-        word_strings = word_encoded.dictionary.to_pylist()
-        sw_codes = cache.word_codes(salt_values, word_strings, sw_salt, sw_word)
+        sw_codes = cache.word_codes(salt_values, word_encoded.dictionary, sw_salt, sw_word)
         sw_rows = cache.word_masks.find(sw_codes)
         new_sw = np.flatnonzero(sw_rows < 0)
         # tokens only of the words that still need a mask (later agencies and months find
@@ -607,9 +610,7 @@ def clk_encode(
     from pseudonymization import _kernels  # numba: imported when needed
 
     out = np.zeros((n, words), dtype=np.uint64)
-    _kernels.or_rows(
-        np.stack(name_groups), name_masks, date_group, date_masks, cache.flip, balance, out
-    )
+    _kernels.or_rows(name_groups, name_masks, date_group[0], date_masks, cache.flip, balance, out)
     return out.astype("<u8", copy=False).view(np.uint8).reshape(n, bits // 8)
 
 

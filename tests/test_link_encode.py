@@ -20,6 +20,7 @@ from kiim.link_encode import (
     _word_code,
     first_words,
     keyed_combo,
+    keyed_combos,
     keyed_key,
     null_where_equal,
     on_distinct,
@@ -130,6 +131,53 @@ def test_keyed_combo_equals_keyed_key_of_combine() -> None:
     for parts in ([family, dob], [code, code, dob], [dob]):
         expected = keyed_key(combine(*(p.array() for p in parts)), key)
         assert keyed_combo(parts, key).to_pylist() == expected.to_pylist()
+
+
+def test_keyed_combos_equal_one_keyed_combo_per_column() -> None:
+    # one kernel call for several columns (shared parts, several keys, nulls, messages of
+    # 1-8 words side by side in the kernel's lanes) gives each column's keyed_combo
+    table = _table(150)
+    family = Coded.of(normalize_names(table.column("family_name")))
+    given = Coded.of(normalize_names(table.column("given_names")))
+    dob = Coded.of(table.column("birth_date")).map(lambda d: pc.cast(d, pa.string()))
+    code = family.map(phonetic_codes)
+    keys = [space_key(PurposeKeys(MASTER).person, s) for s in ("name_dob", "names")]
+    columns = [
+        ([family, given, dob], keys[0]),
+        ([dob], keys[1]),
+        ([code, family, code, given], keys[1]),
+        ([given.where_not(given.rows % 2 == 0), dob], keys[0]),
+    ]
+    got = keyed_combos(columns)
+    for (parts, key), values in zip(columns, got, strict=True):
+        expected = keyed_key(combine(*(p.array() for p in parts)), key)
+        assert values.to_pylist() == expected.to_pylist()
+        assert values.null_count == expected.null_count
+    assert got[3].null_count > got[0].null_count > 0
+
+
+def test_fast_paths_of_first_words_and_sorted_dates_equal_the_patterns() -> None:
+    # first_words splits at the first space instead of a regex, sorted_day_month swaps the
+    # bytes of plain ISO dates in numpy: both must give what the Arrow patterns give
+    names = pa.array(["ANNA LENA", "MOHAMMED", "A B C", None, "X\nY Z", "", " LEAD"])
+    expected = pc.replace_substring_regex(names, " .*", "")
+    assert first_words(names).to_pylist() == expected.to_pylist()
+    assert first_words(names[:4]).to_pylist() == expected[:4].to_pylist()  # split path
+    dates = [
+        f"{1900 + y}-{m:02d}-{d:02d}"
+        for y in (0, 85, 124)
+        for m in (1, 3, 12)
+        for d in (1, 3, 12, 31)
+    ]
+    swapped = [f"{v[:4]}-{min(v[5:7], v[8:])}-{max(v[5:7], v[8:])}" for v in dates]
+    assert sorted_day_month(pa.array(dates)).to_pylist() == swapped
+    # not the fast path (year beyond 9999, no leading zeros, a null): Arrow's slices as before
+    odd = pa.array(["10000-01-02", "1990-3-4", "1990-12-01", None])
+    year, month, day = (pc.utf8_slice_codeunits(odd, a, b) for a, b in ((0, 4), (5, 7), (8, 10)))
+    low = pc.if_else(pc.less(month, day), month, day)
+    high = pc.if_else(pc.less(month, day), day, month)
+    expected = pc.binary_join_element_wise(year, low, high, "-")
+    assert sorted_day_month(odd).to_pylist() == expected.to_pylist()
 
 
 def test_coded_helpers_match_the_column_functions() -> None:

@@ -53,6 +53,6 @@ def test_link_encodings_benchmark_reports_rates_and_parts() -> None:
     assert [a["agency"] for a in result["agencies"]] == [a.agency for a, _ in batches]
     assert result["kernel_warm_up_seconds"] >= 0 and result["kernel_warm_up_cpu_seconds"] >= 0
     # the measurement leaves nothing behind: functions, caches, core affinity
-    assert kiim.pseudonymise.keyed_combo is kiim.link_encode.keyed_combo
+    assert kiim.pseudonymise.keyed_combos is kiim.link_encode.keyed_combos
     assert not bloom._CACHES
     assert os.sched_getaffinity(0) == affinity

@@ -257,3 +257,14 @@ def test_partial_dates_encode_the_parts_they_state() -> None:
     assert np.array_equal(fast, clk_encode_reference(family, given_, dates, KEY, salt=salt))
     full, year_month, year, none = (fast[i] for i in range(4))
     assert dice(full, year_month) > dice(full, year) > dice(full, none)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.integers(0, 4), max_size=40), st.lists(st.integers(0, 39), max_size=60))
+def test_expand_flattens_the_owners_items(sizes: list[int], picks: list[int]) -> None:
+    ptr = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+    items = np.arange(int(ptr[-1]), dtype=np.int64) * 3 + 1
+    owners = np.array([p % len(sizes) for p in picks] if sizes else [], dtype=np.int64)
+    position, flat = _kernels.expand(ptr, items, owners)
+    expected = [(j, int(x)) for j, o in enumerate(owners) for x in items[ptr[o] : ptr[o + 1]]]
+    assert list(zip(position.tolist(), flat.tolist(), strict=True)) == expected
