@@ -335,7 +335,18 @@ class _MaskCache:
         self.word_key = [(key_words[0], key_words[1]), (key_words[2], key_words[3])]
         self.pairs = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | token id
         self.word_masks = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | word id
+        # the (salt, name) and (salt, date) masks of a call: rows reused from call to call,
+        # so that only the largest call faults its pages in (address space only until then)
+        self.scratch = np.empty((CACHE_MAX_MASKS, bits // 64), dtype=np.uint64)
         self.lock = threading.Lock()
+
+    def scratch_rows(self, count: int) -> np.ndarray:
+        """`count` zeroed rows of the scratch (valid until the next call; under `lock`)."""
+        if count > len(self.scratch):
+            self.scratch = np.empty((count, self.scratch.shape[1]), dtype=np.uint64)
+        block = self.scratch[:count]
+        block[...] = 0
+        return block
 
     @property
     def size(self) -> int:
@@ -425,16 +436,6 @@ def clear_cache() -> None:
     """Forget all cached pair masks (tests, or a process that is done with a key)."""
     with _CACHE_LOCK:
         _CACHES.clear()
-
-
-def _or_groups(masks: np.ndarray, ptr: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """OR of `masks[items[ptr[g]:ptr[g+1]]]` for each group g, plus a final all-zero group
-    (the target of rows without a group); a compiled loop (`_kernels.or_groups`)."""
-    from pseudonymization import _kernels  # numba: imported when needed
-
-    out = np.zeros((len(ptr), masks.shape[1]), dtype=np.uint64)
-    _kernels.or_groups(masks, ptr, items.astype(np.int64, copy=False), out)
-    return out
 
 
 def _groups(
@@ -586,15 +587,19 @@ def clk_encode(
                 cache.word_masks.reserve(len(new_sw)),
             )
             sw_rows[new_sw] = cache.word_masks.add(sw_codes[new_sw])
-        date_masks = _or_groups(
-            pair_masks, ptr_of(d_owner, len(dg_date)), item_rows[len(sw_owner) :]
+        # OR-ed per group into the cache's scratch rows (no fresh pages after the largest
+        # call), then per row into the output
+        group_masks = cache.scratch_rows(len(dg_date) + len(ng_name))
+        date_masks, name_masks = group_masks[: len(dg_date)], group_masks[len(dg_date) :]
+        date_items = item_rows[len(sw_owner) :]
+        _kernels.or_groups(pair_masks, ptr_of(d_owner, len(dg_date)), date_items, date_masks)
+        name_items = sw_rows[sw_of_name_item]
+        word_masks = cache.word_masks.masks
+        _kernels.or_groups(word_masks, ptr_of(owner, len(ng_name)), name_items, name_masks)
+        out = np.zeros((n, words), dtype=np.uint64)
+        _kernels.or_rows(
+            name_groups, name_masks, date_group[0], date_masks, cache.flip, balance, out
         )
-        name_masks = _or_groups(
-            cache.word_masks.masks, ptr_of(owner, len(ng_name)), sw_rows[sw_of_name_item]
-        )
-
-    out = np.zeros((n, words), dtype=np.uint64)
-    _kernels.or_rows(name_groups, name_masks, date_group[0], date_masks, cache.flip, balance, out)
     return out.astype("<u8", copy=False).view(np.uint8).reshape(n, bits // 8)
 
 
