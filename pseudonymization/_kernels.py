@@ -543,6 +543,41 @@ def position_masks(
     m, for j < ks[i]; the bits set are perm[position] and, when balanced,
     perm[position + m] (where its complement lands).
     """
+    # in chunks of pairs, so that the messages and digests stay small and in the CPU cache
+    # (for a month's pairs they were several MB of fresh pages)
+    for lo in range(0, len(prefixes), 2048):
+        hi = min(len(prefixes), lo + 2048)
+        _position_masks_chunk(
+            mid,
+            prefix_offsets,
+            prefix_data,
+            prefixes[lo:hi],
+            token_offsets,
+            token_data,
+            tokens[lo:hi],
+            ks[lo:hi],
+            m,
+            perm,
+            balance,
+            out[lo:hi],
+        )
+
+
+@njit(cache=True, nogil=True)
+def _position_masks_chunk(
+    mid: np.ndarray,
+    prefix_offsets: np.ndarray,
+    prefix_data: np.ndarray,
+    prefixes: np.ndarray,
+    token_offsets: np.ndarray,
+    token_data: np.ndarray,
+    tokens: np.ndarray,
+    ks: np.ndarray,
+    m: int,
+    perm: np.ndarray,
+    balance: bool,
+    out: np.ndarray,
+) -> None:
     n = len(prefixes)
     counts = (ks + 7) // 8
     offsets = np.zeros(int(counts.sum()) + 1, dtype=np.int64)
@@ -610,6 +645,85 @@ def expand(ptr: np.ndarray, items: np.ndarray, owners: np.ndarray) -> tuple[np.n
             flat[at] = items[t]
             at += 1
     return position, flat
+
+
+@njit(cache=True, nogil=True)
+def word_tokens(
+    offsets: np.ndarray, data: np.ndarray, codes: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Token ids of each word as CSR, distinct and ascending: the bigrams of "_" + word + "_"
+    ("_" -> 0, byte b -> b - 64, id = 27 * first + second) and then codes[w] when >= 0 (the
+    phonetic code's id, above every bigram id)."""
+    n = len(offsets) - 1
+    ptr = np.zeros(n + 1, dtype=np.int64)
+    tokens = np.empty(int(offsets[n] - offsets[0]) + 2 * n, dtype=np.int64)
+    at = 0
+    for w in range(n):
+        start = at
+        prev = np.int64(0)
+        for j in range(offsets[w], offsets[w + 1] + 1):
+            cur = np.int64(data[j]) - 64 if j < offsets[w + 1] else np.int64(0)
+            t = prev * 27 + cur
+            prev = cur
+            # insert into the word's sorted run, skipping a duplicate
+            q = at
+            while q > start and tokens[q - 1] > t:
+                q -= 1
+            if q > start and tokens[q - 1] == t:
+                continue
+            for r in range(at, q, -1):
+                tokens[r] = tokens[r - 1]
+            tokens[q] = t
+            at += 1
+        if codes[w] >= 0:
+            tokens[at] = codes[w]
+            at += 1
+        ptr[w + 1] = at
+    return ptr, tokens[:at].copy()
+
+
+@njit(cache=True, nogil=True)
+def _digits(data: np.ndarray, start: int, count: int) -> int:
+    """Value of `count` ASCII digits from data[start], -1 if any byte is not one."""
+    value = 0
+    for j in range(start, start + count):
+        d = int(data[j]) - 48
+        if d < 0 or d > 9:
+            return -1
+        value = value * 10 + d
+    return value
+
+
+@njit(cache=True, nogil=True)
+def date_parts(
+    offsets: np.ndarray, data: np.ndarray, day0: int, month0: int, year0: int
+) -> np.ndarray:
+    """Tokens of dates in ASCII digits laid out YYYY-MM-DD, YYYY-MM or YYYY (exactly): row i
+    holds (count, day, month, year ids; only the first count ids used, in that order), count
+    0 for any other string."""
+    n = len(offsets) - 1
+    out = np.zeros((n, 4), dtype=np.int64)
+    for i in range(n):
+        start, length = offsets[i], offsets[i + 1] - offsets[i]
+        if length != 4 and length != 7 and length != 10:
+            continue
+        year = _digits(data, start, 4)
+        if year < 0:
+            continue
+        if length == 4:
+            out[i, 0], out[i, 1] = 1, year0 + year
+            continue
+        month = _digits(data, start + 5, 2)
+        if data[start + 4] != 45 or month < 0:  # "-"
+            continue
+        if length == 7:
+            out[i, 0], out[i, 1], out[i, 2] = 2, month0 + month, year0 + year
+            continue
+        day = _digits(data, start + 8, 2)
+        if data[start + 7] != 45 or day < 0:
+            continue
+        out[i, 0], out[i, 1], out[i, 2], out[i, 3] = 3, day0 + day, month0 + month, year0 + year
+    return out
 
 
 # ------------------------------------------------------------------------------ OR gathers
@@ -724,6 +838,102 @@ def factorize(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 @njit(cache=True, nogil=True)
+def _rehash(uniques: np.ndarray, count: int, bits: int) -> tuple[np.ndarray, np.ndarray]:
+    """A table of 2**bits slots holding uniques[:count] (value: their index)."""
+    keys = np.full(1 << bits, -1, dtype=np.int64)
+    vals = np.empty(1 << bits, dtype=np.int64)
+    mask = np.int64(len(keys) - 1)
+    for j in range(count):
+        g = _slot(uniques[j], bits)
+        while keys[g] != -1:
+            g = (g + 1) & mask
+        keys[g] = uniques[j]
+        vals[g] = j
+    return keys, vals
+
+
+@njit(cache=True, nogil=True)
+def factorize_groups(
+    salts: np.ndarray, values: np.ndarray, width: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct codes salts[i] * width + values[f, i] over the values >= 0, taken column f
+    by column (what `factorize` of their concatenation gives), and each value's index among
+    them (-1 where values[f, i] < 0): one pass instead of masks, products and a scatter."""
+    fields, n = values.shape
+    groups = np.empty((fields, n), dtype=np.int64)
+    uniques = np.empty(fields * n, dtype=np.int64)
+    bits = 10
+    keys, vals = _rehash(uniques, 0, bits)
+    mask = np.int64(len(keys) - 1)
+    count = 0
+    for f in range(fields):
+        for i in range(n):
+            v = values[f, i]
+            if v < 0:
+                groups[f, i] = -1
+                continue
+            c = salts[i] * width + v
+            h = _slot(c, bits)
+            while keys[h] != -1 and keys[h] != c:
+                h = (h + 1) & mask
+            if keys[h] != -1:
+                groups[f, i] = vals[h]
+                continue
+            keys[h] = c
+            vals[h] = count
+            uniques[count] = c
+            groups[f, i] = count
+            count += 1
+            if 2 * count > len(keys):
+                bits += 1
+                keys, vals = _rehash(uniques, count, bits)
+                mask = np.int64(len(keys) - 1)
+    return uniques[:count].copy(), groups
+
+
+@njit(cache=True, nogil=True)
+def factorize_pairs(
+    salt_a: np.ndarray,
+    owner_a: np.ndarray,
+    token_a: np.ndarray,
+    salt_b: np.ndarray,
+    owner_b: np.ndarray,
+    token_b: np.ndarray,
+    width: int,
+) -> tuple[np.ndarray, np.ndarray]:
+    """`factorize` of the codes salt_a[owner_a[i]] * width + token_a[i], followed by the same
+    over b, without building the codes (gathers, products and a concatenation)."""
+    na, nb = len(token_a), len(token_b)
+    inverse = np.empty(na + nb, dtype=np.int64)
+    uniques = np.empty(na + nb, dtype=np.int64)
+    bits = 10
+    keys, vals = _rehash(uniques, 0, bits)
+    mask = np.int64(len(keys) - 1)
+    count = 0
+    for i in range(na + nb):
+        if i < na:
+            c = salt_a[owner_a[i]] * width + token_a[i]
+        else:
+            c = salt_b[owner_b[i - na]] * width + token_b[i - na]
+        h = _slot(c, bits)
+        while keys[h] != -1 and keys[h] != c:
+            h = (h + 1) & mask
+        if keys[h] != -1:
+            inverse[i] = vals[h]
+            continue
+        keys[h] = c
+        vals[h] = count
+        uniques[count] = c
+        inverse[i] = count
+        count += 1
+        if 2 * count > len(keys):
+            bits += 1
+            keys, vals = _rehash(uniques, count, bits)
+            mask = np.int64(len(keys) - 1)
+    return uniques[:count].copy(), inverse
+
+
+@njit(cache=True, nogil=True)
 def table_find(keys: np.ndarray, vals: np.ndarray, queries: np.ndarray, out: np.ndarray) -> None:
     """out[i] = value stored under queries[i], -1 where absent."""
     bits = _log2(len(keys))
@@ -785,6 +995,10 @@ def warm_up() -> None:
     flip = np.zeros(16, np.uint64)
     or_rows(rows, masks, groups, masks, flip, True, np.zeros((1, 16), np.uint64))
     factorize(groups)
+    factorize_groups(groups, rows, 1)
+    factorize_pairs(groups, groups, groups, groups, groups, groups, 1)
+    word_tokens(offsets, data, np.full(1, -1, np.int64))
+    date_parts(offsets, data, 0, 0, 0)
     keys, vals = np.full(16, -1, np.int64), np.zeros(16, np.int64)
     table_insert(keys, vals, groups, groups)
     table_find(keys, vals, groups, np.empty(1, np.int64))

@@ -64,7 +64,6 @@ _DAY0 = 27 * 27
 _MONTH0 = _DAY0 + 100
 _YEAR0 = _MONTH0 + 100
 _EXTRA0 = _YEAR0 + 10_000
-_ISO_DATE = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
 
 
 def _subkeys(key: bytes) -> tuple[bytes, bytes]:
@@ -176,29 +175,6 @@ def _remap(indices: np.ndarray, mapping: np.ndarray) -> np.ndarray:
     return np.append(mapping, -1)[indices]
 
 
-def _distinct(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Distinct values of non-negative integer codes, and each code's index among them.
-
-    A compiled hash factorisation (`_kernels.factorize`): its memory follows the number of
-    codes, not the code space (a dense table over salts x values was tens of MB, and fresh
-    pages are expensive).
-    """
-    from pseudonymization import _kernels  # numba: imported when needed
-
-    codes = np.ascontiguousarray(codes, dtype=np.int64)
-    return _kernels.factorize(codes)
-
-
-def _csr(
-    owners: np.ndarray, tokens: np.ndarray, n: int, width: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(ptr, tokens) per owner 0..n-1, each owner's tokens distinct and sorted."""
-    codes = np.unique(owners * width + tokens)
-    ptr = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(np.bincount(codes // width, minlength=n), out=ptr[1:])
-    return ptr, codes % width
-
-
 def _word_tokens(words: pa.StringArray, vocab: _Vocabulary) -> tuple[np.ndarray, np.ndarray]:
     """Token ids of distinct words (A-Z only) as CSR: bigrams and the Kölner Phonetik code.
 
@@ -210,57 +186,51 @@ def _word_tokens(words: pa.StringArray, vocab: _Vocabulary) -> tuple[np.ndarray,
     n = len(words)
     if n == 0:
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    from pseudonymization import _kernels  # numba: imported when needed
+
     offsets, data = string_buffers(words)
-    lengths = np.diff(offsets)
-    chars = data[offsets[0] : offsets[-1]].astype(np.int64) - 64
-    owner = np.repeat(np.arange(n, dtype=np.int64), lengths)
-    padded = np.zeros(len(chars) + 2 * n, dtype=np.int64)
-    padded[np.arange(len(chars)) + 2 * owner + 1] = chars
-    pairs = padded[:-1] * 27 + padded[1:]
-    starts = np.ones(len(pairs), dtype=bool)
-    starts[(np.cumsum(lengths + 2) - 1)[:-1]] = False  # no bigram starts at a final pad
     codes = cologne_words(words)
     valid = pc.is_valid(codes).to_numpy(zero_copy_only=False)
     coded = codes.filter(valid).dictionary_encode()
     code_ids = np.array([vocab.add("P:" + c) for c in coded.dictionary.to_pylist()], np.int64)
-    return _csr(
-        np.concatenate(
-            [np.repeat(np.arange(n, dtype=np.int64), lengths + 1), np.flatnonzero(valid)]
-        ),
-        np.concatenate([pairs[starts], code_ids[coded.indices.to_numpy(zero_copy_only=False)]]),
-        n,
-        vocab.size,
-    )
+    code_of_word = np.full(n, -1, dtype=np.int64)
+    code_of_word[valid] = code_ids[coded.indices.to_numpy(zero_copy_only=False)]
+    # bigrams from the string buffer, then the code: a compiled loop (`_kernels.word_tokens`)
+    return _kernels.word_tokens(offsets, data, code_of_word)
 
 
 def _date_tokens(dates: pa.StringArray, vocab: _Vocabulary) -> tuple[np.ndarray, np.ndarray]:
-    """Token ids of distinct date strings (no nulls) as CSR; plain ISO dates via numpy."""
+    """Token ids of distinct date strings (no nulls) as CSR.
+
+    Dates of a fixed layout in ASCII digits (YYYY-MM-DD, and the partial YYYY-MM and YYYY)
+    are read from the string buffer by a compiled loop (`_kernels.date_parts`), into the
+    fixed id ranges (the tokens `date_tokens` gives for them, with the same text); anything
+    else goes through `date_tokens` one value at a time.
+    """
     n = len(dates)
     if n == 0:
         return np.zeros(1, dtype=np.int64), np.zeros(0, dtype=np.int64)
-    iso = pc.fill_null(pc.match_substring_regex(dates, _ISO_DATE), False)
-    iso = iso.to_numpy(zero_copy_only=False)
-    per_date: list[list[int]] = [[] for _ in range(n)] if not iso.all() else []
-    other_idx = np.flatnonzero(~iso)
-    others = dates.take(pa.array(other_idx)).to_pylist()
-    for i, value in zip(other_idx.tolist(), others, strict=True):
-        per_date[i] = [vocab.add(t) for t in date_tokens(value)]
-    counts = np.where(iso, 3, 0)
-    counts[other_idx] = [len(t) for t in (per_date[i] for i in other_idx.tolist())]
+    from pseudonymization import _kernels  # numba: imported when needed
+
+    offsets, data = string_buffers(dates)
+    parts = _kernels.date_parts(offsets, data, _DAY0, _MONTH0, _YEAR0)
+    counts = parts[:, 0].copy()
+    other_idx = np.flatnonzero(counts == 0)
+    others = [
+        [vocab.add(t) for t in date_tokens(value)]
+        for value in dates.take(pa.array(other_idx)).to_pylist()
+    ]
+    counts[other_idx] = [len(t) for t in others]
     ptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(counts, out=ptr[1:])
-    tokens = np.zeros(int(ptr[-1]), dtype=np.int64)
-    iso_idx = np.flatnonzero(iso)
-    if len(iso_idx):
-        offsets, data = string_buffers(dates.take(pa.array(iso_idx)))
-        digits = data[offsets[0] : offsets[-1]].reshape(-1, 10).astype(np.int64) - 48
-        at = ptr[iso_idx]
-        tokens[at] = _DAY0 + digits[:, 8] * 10 + digits[:, 9]
-        tokens[at + 1] = _MONTH0 + digits[:, 5] * 10 + digits[:, 6]
-        year = digits[:, 0] * 1000 + digits[:, 1] * 100 + digits[:, 2] * 10 + digits[:, 3]
-        tokens[at + 2] = _YEAR0 + year
-    for i in other_idx.tolist():
-        tokens[ptr[i] : ptr[i + 1]] = per_date[i]
+    # each fixed-layout date's ids in row order (others have none there: count 0)
+    fixed = parts[:, 1:][np.arange(3) < parts[:, :1]]
+    if not len(other_idx):
+        return ptr, fixed
+    tokens = np.empty(int(ptr[-1]), dtype=np.int64)
+    tokens[np.repeat(parts[:, 0] > 0, counts)] = fixed
+    for i, ids in zip(other_idx.tolist(), others, strict=True):
+        tokens[ptr[i] : ptr[i + 1]] = ids
     return ptr, tokens
 
 
@@ -301,16 +271,26 @@ class _Store:
         _kernels.table_find(self._keys, self._rows, codes.astype(np.int64, copy=False), out)
         return out
 
-    def add(self, codes: np.ndarray, masks: np.ndarray) -> np.ndarray:
-        """Store masks under new (distinct, unknown) codes; their rows."""
-        from pseudonymization import _kernels  # numba: imported when needed
-
-        first, need = self.count, self.count + len(codes)
+    def reserve(self, count: int) -> np.ndarray:
+        """`count` zeroed rows after the stored ones, for computing masks in place (no
+        intermediate array); `add` their codes next."""
+        first, need = self.count, self.count + count
         if need > len(self.masks):
             grown = np.empty((max(need, 2 * len(self.masks)), self.masks.shape[1]), np.uint64)
             grown[:first] = self.masks[:first]
             self.masks = grown
-        self.masks[first:need] = masks
+        block = self.masks[first:need]
+        block[...] = 0
+        return block
+
+    def add(self, codes: np.ndarray, masks: np.ndarray | None = None) -> np.ndarray:
+        """Store masks under new (distinct, unknown) codes; their rows. Without `masks`, the
+        rows just `reserve`d are taken as written."""
+        from pseudonymization import _kernels  # numba: imported when needed
+
+        first, need = self.count, self.count + len(codes)
+        if masks is not None:
+            self.reserve(len(codes))[...] = masks
         rows = np.arange(first, need, dtype=np.int64)
         codes = codes.astype(np.int64, copy=False)
         if 2 * need > len(self._keys):  # keep the load factor at most 1/2: rehash
@@ -355,7 +335,18 @@ class _MaskCache:
         self.word_key = [(key_words[0], key_words[1]), (key_words[2], key_words[3])]
         self.pairs = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | token id
         self.word_masks = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | word id
+        # the (salt, name) and (salt, date) masks of a call: rows reused from call to call,
+        # so that only the largest call faults its pages in (address space only until then)
+        self.scratch = np.empty((CACHE_MAX_MASKS, bits // 64), dtype=np.uint64)
         self.lock = threading.Lock()
+
+    def scratch_rows(self, count: int) -> np.ndarray:
+        """`count` zeroed rows of the scratch (valid until the next call; under `lock`)."""
+        if count > len(self.scratch):
+            self.scratch = np.empty((count, self.scratch.shape[1]), dtype=np.uint64)
+        block = self.scratch[:count]
+        block[...] = 0
+        return block
 
     @property
     def size(self) -> int:
@@ -403,7 +394,7 @@ class _MaskCache:
             tokens, token_of = np.unique(pair_token[missing], return_inverse=True)
             token_text = [vocab.token(t) for t in tokens.tolist()]
             token_k = np.array([_token_k(t, self.k) for t in token_text], dtype=np.int64)
-            masks = np.zeros((len(missing), self.pairs.masks.shape[1]), dtype=np.uint64)
+            masks = self.pairs.reserve(len(missing))  # written in place by the kernel
             prefix_offsets, prefix_data = string_buffers(
                 pa.array([s + _SALT_SEP for s in salts], pa.string())
             )
@@ -422,7 +413,7 @@ class _MaskCache:
                 self.balance,
                 masks,
             )
-            found[missing] = self.pairs.add(codes[missing], masks)
+            found[missing] = self.pairs.add(codes[missing])
         return found
 
 
@@ -447,30 +438,16 @@ def clear_cache() -> None:
         _CACHES.clear()
 
 
-def _or_groups(masks: np.ndarray, ptr: np.ndarray, items: np.ndarray) -> np.ndarray:
-    """OR of `masks[items[ptr[g]:ptr[g+1]]]` for each group g, plus a final all-zero group
-    (the target of rows without a group); a compiled loop (`_kernels.or_groups`)."""
+def _groups(
+    salt_idx: np.ndarray, values: np.ndarray, n_values: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Distinct (salt, value) over several columns (`values`, shape (columns, rows), -1
+    none): each row's group per column (same shape, -1 none), and the groups' salts and
+    values; one compiled pass (`_kernels.factorize_groups`)."""
     from pseudonymization import _kernels  # numba: imported when needed
 
-    out = np.zeros((len(ptr), masks.shape[1]), dtype=np.uint64)
-    _kernels.or_groups(masks, ptr, items.astype(np.int64, copy=False), out)
-    return out
-
-
-def _groups(
-    salt_idx: np.ndarray, rows_values: list[np.ndarray], n_values: int
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Distinct (salt, value) over several columns: each row's group per column (shape
-    (columns, rows), -1 none), and the groups' salts and values."""
     nv = max(n_values, 1)
-    valid = [r >= 0 for r in rows_values]
-    codes = [salt_idx[v] * nv + r[v] for r, v in zip(rows_values, valid, strict=True)]
-    distinct, inverse = _distinct(np.concatenate(codes))
-    out = np.full((len(rows_values), len(salt_idx)), -1, dtype=np.int64)
-    lo = 0
-    for g, v, c in zip(out, valid, codes, strict=True):
-        g[v] = inverse[lo : lo + len(c)]
-        lo += len(c)
+    distinct, out = _kernels.factorize_groups(salt_idx, values, nv)
     return out, distinct // nv, distinct % nv
 
 
@@ -510,6 +487,8 @@ def clk_encode(
         uint8 array of shape (n, bits // 8). A record without any usable input is all zeros
         (also when balanced), so `dice` gives 0 against it instead of a spurious match.
     """
+    from pseudonymization import _kernels  # numba: imported when needed
+
     _check_shape(bits, k)
     names = [_encoded(family), _encoded(given)]
     if birth_name is not None:
@@ -547,12 +526,15 @@ def clk_encode(
             text = pc.cast(distinct, pa.string())
             same = [text if normalised else normalize_distinct(text)]
         columns.append(same[0])
-    unified = pa.concat_arrays(columns).dictionary_encode()
+    # a shared dictionary enters once (same order of first appearance, so the same result)
+    blocks = [c for i, c in enumerate(columns) if all(c is not d for d in columns[:i])]
+    unified = pa.concat_arrays(blocks).dictionary_encode()
     mapping = unified.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    name_rows, lo = [], 0
-    for (rows, _), norm in zip(names, columns, strict=True):
-        name_rows.append(_remap(rows, mapping[lo : lo + len(norm)]))
-        lo += len(norm)
+    starts = np.cumsum([0] + [len(b) for b in blocks]).tolist()
+    name_rows = np.empty((len(names), n), dtype=np.int64)
+    for (rows, _), norm, to in zip(names, columns, name_rows, strict=True):
+        b = next(i for i, c in enumerate(blocks) if c is norm)
+        np.take(np.append(mapping[starts[b] : starts[b + 1]], -1), rows, out=to)  # -1 stays
     split = pc.split_pattern(unified.dictionary, " ")
     word_encoded = pc.list_flatten(split).dictionary_encode()
     name_ptr = np.asarray(split.offsets, dtype=np.int64)
@@ -562,10 +544,11 @@ def clk_encode(
 
     # (salt, name) and (salt, date) groups; (salt, word) groups below the name groups
     name_groups, ng_salt, ng_name = _groups(salt_idx, name_rows, len(unified.dictionary))
-    date_group, dg_salt, dg_date = _groups(salt_idx, [date_rows], len(dates))
+    date_group, dg_salt, dg_date = _groups(salt_idx, date_rows[None, :], len(dates))
     owner, word = _expand(name_ptr, name_words, ng_name)
     n_words = max(len(word_encoded.dictionary), 1)
-    sw, sw_of_name_item = _distinct(ng_salt[owner] * n_words + word)
+    none = np.zeros(0, dtype=np.int64)
+    sw, sw_of_name_item = _kernels.factorize_pairs(ng_salt, owner, word, none, none, none, n_words)
     sw_salt, sw_word = sw // n_words, sw % n_words
 
     def ptr_of(owners: np.ndarray, count: int) -> np.ndarray:
@@ -586,31 +569,37 @@ def clk_encode(
         )
         sw_owner, sw_token = _expand(word_ptr, word_tokens, needed_of_sw.astype(np.int64))
         d_owner, d_token = _expand(date_ptr, date_tokens_, dg_date)
-        # distinct (salt, token) pairs -> cached masks; token ids are made dense first (most
-        # of the id space, e.g. years, is unused) to keep the pair space small
-        used, dense_token = _distinct(np.concatenate([sw_token, d_token]))
-        width = max(len(used), 1)
-        pair_salt = np.concatenate([sw_salt[new_sw][sw_owner], dg_salt[d_owner]])
-        pairs, pair_of_item = _distinct(pair_salt * width + dense_token)
-        rows_of_pair = cache.pair_rows(salt_values, vocab, pairs // width, used[pairs % width])
-        item_rows = rows_of_pair[pair_of_item]
+        # distinct (salt, token) pairs -> cached masks; one compiled pass over the items
+        # (`_kernels.factorize_pairs`, a hash table: the sparse token ids need no dense
+        # renumbering first)
+        width = vocab.size
+        pairs, pair_of_item = _kernels.factorize_pairs(
+            sw_salt[new_sw], sw_owner, sw_token, dg_salt, d_owner, d_token, width
+        )
+        rows_of_pair = cache.pair_rows(salt_values, vocab, pairs // width, pairs % width)
+        item_rows = np.take(rows_of_pair, pair_of_item, out=pair_of_item)
         pair_masks = cache.pairs.masks
-        if len(new_sw):
-            masks = _or_groups(
-                pair_masks, ptr_of(sw_owner, len(new_sw)), item_rows[: len(sw_owner)]
+        if len(new_sw):  # OR-ed straight into the cache's rows
+            _kernels.or_groups(
+                pair_masks,
+                ptr_of(sw_owner, len(new_sw)),
+                item_rows[: len(sw_owner)],
+                cache.word_masks.reserve(len(new_sw)),
             )
-            sw_rows[new_sw] = cache.word_masks.add(sw_codes[new_sw], masks[:-1])
-        date_masks = _or_groups(
-            pair_masks, ptr_of(d_owner, len(dg_date)), item_rows[len(sw_owner) :]
+            sw_rows[new_sw] = cache.word_masks.add(sw_codes[new_sw])
+        # OR-ed per group into the cache's scratch rows (no fresh pages after the largest
+        # call), then per row into the output
+        group_masks = cache.scratch_rows(len(dg_date) + len(ng_name))
+        date_masks, name_masks = group_masks[: len(dg_date)], group_masks[len(dg_date) :]
+        date_items = item_rows[len(sw_owner) :]
+        _kernels.or_groups(pair_masks, ptr_of(d_owner, len(dg_date)), date_items, date_masks)
+        name_items = sw_rows[sw_of_name_item]
+        word_masks = cache.word_masks.masks
+        _kernels.or_groups(word_masks, ptr_of(owner, len(ng_name)), name_items, name_masks)
+        out = np.zeros((n, words), dtype=np.uint64)
+        _kernels.or_rows(
+            name_groups, name_masks, date_group[0], date_masks, cache.flip, balance, out
         )
-        name_masks = _or_groups(
-            cache.word_masks.masks, ptr_of(owner, len(ng_name)), sw_rows[sw_of_name_item]
-        )
-
-    from pseudonymization import _kernels  # numba: imported when needed
-
-    out = np.zeros((n, words), dtype=np.uint64)
-    _kernels.or_rows(name_groups, name_masks, date_group[0], date_masks, cache.flip, balance, out)
     return out.astype("<u8", copy=False).view(np.uint8).reshape(n, bits // 8)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 
 import numpy as np
 import pyarrow as pa
@@ -268,3 +269,68 @@ def test_expand_flattens_the_owners_items(sizes: list[int], picks: list[int]) ->
     position, flat = _kernels.expand(ptr, items, owners)
     expected = [(j, int(x)) for j, o in enumerate(owners) for x in items[ptr[o] : ptr[o + 1]]]
     assert list(zip(position.tolist(), flat.tolist(), strict=True)) == expected
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(0, 5), st.integers(-1, 30), st.integers(-1, 30)), max_size=300),
+    st.integers(1, 40),
+)
+def test_factorize_groups_and_pairs_agree_with_pandas(
+    rows: list[tuple[int, int, int]], width: int
+) -> None:
+    import pandas as pd
+
+    salts = np.array([r[0] for r in rows], dtype=np.int64)
+    values = np.array([[r[1] for r in rows], [r[2] for r in rows]], dtype=np.int64)
+    uniques, groups = _kernels.factorize_groups(salts, values.reshape(2, len(rows)), width)
+    codes = [int(s) * width + int(v) for f in values for s, v in zip(salts, f, strict=True)]
+    valid = [v >= 0 for f in values for v in f]
+    labels, expected = pd.factorize(
+        np.array([c for c, ok in zip(codes, valid, strict=True) if ok], np.int64)
+    )
+    assert uniques.tolist() == expected.tolist()
+    flat = np.full(len(codes), -1, dtype=np.int64)
+    flat[np.array(valid, dtype=bool)] = labels
+    assert groups.ravel().tolist() == flat.tolist()
+
+    # pairs: salt of each item's owner times width plus its token, two runs in turn
+    tokens = np.abs(values).ravel() % width
+    owners = np.arange(len(tokens), dtype=np.int64) % max(len(rows), 1)
+    half = len(tokens) // 2
+    pair_codes = salts[owners] * width + tokens if len(rows) else tokens
+    uniques, inverse = _kernels.factorize_pairs(
+        salts, owners[:half], tokens[:half], salts, owners[half:], tokens[half:], width
+    )
+    labels, expected = pd.factorize(pair_codes.astype(np.int64))
+    assert uniques.tolist() == expected.tolist() and inverse.tolist() == labels.tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text("ABCZ", max_size=8), max_size=30), st.data())
+def test_word_tokens_are_the_distinct_sorted_bigrams_and_code(
+    words: list[str], data: st.DataObject
+) -> None:
+    codes = np.array([data.draw(st.integers(-1, 3)) for _ in words], dtype=np.int64)
+    codes[codes >= 0] += 20_000
+    arr = pa.array(words, pa.string())
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int32).astype(np.int64)
+    data_ = np.frombuffer(arr.buffers()[2] or b"", dtype=np.uint8)
+    ptr, tokens = _kernels.word_tokens(offsets, data_, codes)
+    for w, word in enumerate(words):
+        ids = [0 if ch == "_" else ord(ch) - 64 for ch in "_" + word + "_"]
+        expected = sorted({27 * a + b for a, b in itertools.pairwise(ids)})
+        expected += [int(codes[w])] if codes[w] >= 0 else []
+        assert tokens[ptr[w] : ptr[w + 1]].tolist() == expected
+
+
+def test_date_fast_path_gives_date_tokens() -> None:
+    """Full and partial dates read from the string buffer give the tokens of
+    `date_tokens`; anything else goes through it."""
+    values = ["1990-05-17", "1990-05", "1990", "0000", "199-05", " 1990", "1990-5",
+              "١٩٩٠", "1990-05-17T00", "19a0", "", "1990_05", "2001-12-24"]  # fmt: skip
+    vocab = bloom_module._Vocabulary()
+    ptr, tokens = bloom_module._date_tokens(pa.array(values, pa.string()), vocab)
+    for i, value in enumerate(values):
+        got = sorted(vocab.token(t) for t in tokens[ptr[i] : ptr[i + 1]].tolist())
+        assert got == sorted(bloom_module.date_tokens(value)), value
