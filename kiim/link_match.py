@@ -406,10 +406,10 @@ def _evidence(
     by_i, by_j = data.birth_year[i], data.birth_year[j]
     known = (by_i != 0) & (by_j != 0)
     same_year = known & (by_i == by_j)
-    same_month = data.birth_month[i] == data.birth_month[j]
-    near = known & (np.abs(by_i - by_j) < GENERATION_GAP)
     bm_i, bm_j = data.birth_month[i], data.birth_month[j]
-    month_fits = (bm_i == bm_j) | (bm_i == 0) | (bm_j == 0)
+    same_month = bm_i == bm_j
+    near = known & (np.abs(by_i - by_j) < GENERATION_GAP)
+    month_fits = same_month | (bm_i == 0) | (bm_j == 0)
     partial = same_year & month_fits & (undated[i] | undated[j])
     return np.select(
         [

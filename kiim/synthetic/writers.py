@@ -13,7 +13,7 @@ import itertools
 import os
 import re
 import zipfile
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape as xml_escape
 
@@ -63,17 +63,18 @@ def format_dates(days: np.ndarray, fmt: str) -> np.ndarray:
     return out
 
 
-def blank_date_parts(text: np.ndarray, unknown: np.ndarray, extract: Extract) -> np.ndarray:
-    """Formatted dates with the day (unknown 1) or day and month (2) written as 00."""
+def blank_date_parts(
+    days: np.ndarray, text: np.ndarray, unknown: np.ndarray, extract: Extract
+) -> np.ndarray:
+    """Formatted dates (`text`, of the day numbers `days`) with the day (unknown 1) or day
+    and month (2) written as 00."""
     out = text.copy()
     for level, parts in ((1, ("%d",)), (2, ("%d", "%m"))):
         fmt = extract.date_format
         for part in parts:
             fmt = fmt.replace(part, "00")
-        rows = np.flatnonzero((unknown == level) & (text != None))  # noqa: E711
-        for r in rows.tolist():
-            day = datetime.strptime(str(text[r]), extract.date_format)
-            out[r] = day.strftime(fmt)
+        rows = np.flatnonzero(unknown == level)
+        out[rows] = format_dates(days[rows], fmt)
     return out
 
 
@@ -230,7 +231,10 @@ def write_extract(agency: Agency, content: ExtractContent, path: Path) -> set[st
     if content.birth_unknown is not None:  # 00.00.1990 / 00.05.1990 as German registers write
         for k, col in enumerate(agency.columns):
             if col.field == "birth_date":
-                columns[k] = blank_date_parts(columns[k], content.birth_unknown, agency.extract)
+                days = np.asarray(content.values[col.field], dtype=np.int64)
+                columns[k] = blank_date_parts(
+                    days, columns[k], content.birth_unknown, agency.extract
+                )
     if agency.extract.format == "csv":
         data = _csv_bytes(agency, header, columns)
     else:
