@@ -58,7 +58,7 @@ from kiim.schema import (
     HOUSEHOLD_KEY_COLUMN,
 )
 from pseudonymization import clk_encode, cologne, combine, normalize_names, to_binary_array
-from pseudonymization._arrow import string_buffers
+from pseudonymization._arrow import index_rows, string_buffers
 from pseudonymization.normalize import normalize_distinct
 from pseudonymization.phonetic import cologne_words
 
@@ -346,8 +346,7 @@ class Coded:
         if isinstance(column, pa.ChunkedArray):
             column = column.combine_chunks()
         encoded = column.dictionary_encode()
-        rows = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False)
-        return cls(rows.astype(np.int64), encoded.dictionary)
+        return cls(index_rows(encoded.indices), encoded.dictionary)
 
     def map(self, func: Callable[[pa.Array], pa.Array]) -> Coded:
         """`func` applied to the distinct values (its result may repeat or be null)."""
@@ -370,8 +369,8 @@ def map_shared(columns: list[Coded], func: Callable[[pa.Array], pa.Array]) -> li
     """`Coded.map` for columns over the same distinct values: `func` runs once."""
     result = func(columns[0].values)
     encoded = result.dictionary_encode()
-    mapping = np.append(encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False), -1)
-    return [Coded(mapping[c.rows].astype(np.int64), encoded.dictionary) for c in columns]
+    mapping = np.append(index_rows(encoded.indices), -1)  # int64: one gather per column
+    return [Coded(mapping[c.rows], encoded.dictionary) for c in columns]
 
 
 def normalised_names(*columns: pa.Array) -> list[Coded]:
@@ -381,7 +380,7 @@ def normalised_names(*columns: pa.Array) -> list[Coded]:
     # normalised once
     raw = pa.concat_arrays([pc.cast(e.values, pa.string()) for e in encoded]).dictionary_encode()
     unified = normalize_distinct(raw.dictionary).dictionary_encode()
-    normal = unified.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    normal = index_rows(unified.indices)
     mapping = normal[raw.indices.to_numpy(zero_copy_only=False)]
     out, lo = [], 0
     for e in encoded:

@@ -54,8 +54,14 @@ def distinct_indices(values: Any) -> tuple[list[str], np.ndarray]:
     """Distinct non-null values and, per row, the index into them (-1 for null)."""
     arr = to_string_array(values)
     encoded = arr.dictionary_encode()
-    idx = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-    return encoded.dictionary.to_pylist(), idx
+    return encoded.dictionary.to_pylist(), index_rows(encoded.indices)
+
+
+def index_rows(indices: pa.Array) -> np.ndarray:
+    """Dictionary indices as int64 row codes, -1 for null (one copy where there are no
+    nulls: the indices are read in place)."""
+    rows = np.asarray(indices.fill_null(-1) if indices.null_count else indices)
+    return rows.astype(np.int64)
 
 
 def string_buffers(arr: pa.StringArray) -> tuple[np.ndarray, np.ndarray]:

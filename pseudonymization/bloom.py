@@ -45,7 +45,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from pseudonymization import _memory
-from pseudonymization._arrow import string_buffers, to_string_array
+from pseudonymization._arrow import index_rows, string_buffers, to_string_array
 from pseudonymization.normalize import normalize_distinct, normalize_name
 from pseudonymization.phonetic import cologne, cologne_words
 
@@ -167,7 +167,7 @@ def _encoded(values: Any) -> tuple[np.ndarray, pa.Array]:
     if not (isinstance(values, pa.Array) and pa.types.is_dictionary(values.type)):
         values = values if isinstance(values, pa.Array) else to_string_array(values)
         values = values.dictionary_encode()
-    indices = values.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    indices = index_rows(values.indices)
     return indices, values.dictionary
 
 
@@ -530,7 +530,7 @@ def clk_encode(
     # a shared dictionary enters once (same order of first appearance, so the same result)
     blocks = [c for i, c in enumerate(columns) if all(c is not d for d in columns[:i])]
     unified = pa.concat_arrays(blocks).dictionary_encode()
-    mapping = unified.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    mapping = index_rows(unified.indices)
     starts = np.cumsum([0] + [len(b) for b in blocks]).tolist()
     name_rows = np.empty((len(names), n), dtype=np.int64)
     for (rows, _), norm, to in zip(names, columns, name_rows, strict=True):
