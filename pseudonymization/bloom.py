@@ -44,7 +44,6 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from pseudonymization import _memory
 from pseudonymization._arrow import index_rows, string_buffers, to_string_array
 from pseudonymization.normalize import normalize_distinct, normalize_name
 from pseudonymization.phonetic import cologne, cologne_words
@@ -255,9 +254,9 @@ class _Store:
 
     def __init__(self, words: int, capacity: int = 256) -> None:
         self.count = 0
-        # a mapping reserves address space only: pages are touched (and faulted in) as rows
+        # np.empty reserves address space only: pages are touched (and faulted in) as rows
         # are written, so a large capacity costs no memory and spares the copies of growing
-        self.masks = _memory.zeros((capacity, words), np.uint64)
+        self.masks = np.empty((capacity, words), dtype=np.uint64)
         self._keys = np.full(1 << 10, -1, dtype=np.int64)
         self._rows = np.zeros(1 << 10, dtype=np.int64)
 
@@ -277,7 +276,7 @@ class _Store:
         intermediate array); `add` their codes next."""
         first, need = self.count, self.count + count
         if need > len(self.masks):
-            grown = _memory.zeros((max(need, 2 * len(self.masks)), self.masks.shape[1]), np.uint64)
+            grown = np.empty((max(need, 2 * len(self.masks)), self.masks.shape[1]), np.uint64)
             grown[:first] = self.masks[:first]
             self.masks = grown
         block = self.masks[first:need]
@@ -338,13 +337,13 @@ class _MaskCache:
         self.word_masks = _Store(bits // 64, CACHE_MAX_MASKS)  # salt id << 32 | word id
         # the (salt, name) and (salt, date) masks of a call: rows reused from call to call,
         # so that only the largest call faults its pages in (address space only until then)
-        self.scratch = _memory.zeros((CACHE_MAX_MASKS, bits // 64), np.uint64)
+        self.scratch = np.empty((CACHE_MAX_MASKS, bits // 64), dtype=np.uint64)
         self.lock = threading.Lock()
 
     def scratch_rows(self, count: int) -> np.ndarray:
         """`count` zeroed rows of the scratch (valid until the next call; under `lock`)."""
         if count > len(self.scratch):
-            self.scratch = _memory.zeros((count, self.scratch.shape[1]), np.uint64)
+            self.scratch = np.empty((count, self.scratch.shape[1]), dtype=np.uint64)
         block = self.scratch[:count]
         block[...] = 0
         return block
