@@ -13,18 +13,26 @@ as varied as in a district, with the realistic error model.
   the same process). `kiim.bench_linkage.bench_synthetic` and `kiim bench` can report its
   `encode_records_per_s` instead of timing `link_encodings` themselves.
 
-`python -m kiim.bench_encode [persons] [--profile]` prints the result as JSON (and with
-`--profile` the functions with the most own time). Nothing identifying is written or printed:
+`python -m kiim.bench_encode [persons] [--repeat N] [--profile]` generates the month once and
+times it in N fresh processes (default 5), one after another (`repeat_link_encodings`), and
+prints the median, minimum and maximum with every run as JSON (with `--profile` also the
+functions with the most own time). Fresh processes, because a first month is what a monthly
+run does and because a process that generated the month first measured slower: the
+generator's memory state, not the encoder (docs/linkage.md, "Encoding speed"); several,
+because one run on a shared machine says little. Nothing identifying is written or printed:
 the extracts live in a temporary folder and the result holds counts and timings only.
 """
 
 from __future__ import annotations
 
+import argparse
 import cProfile
 import io
 import json
 import os
 import pstats
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -200,15 +208,68 @@ def profile_link_encodings(
     return out.getvalue()
 
 
+def _spread(values: Sequence[float]) -> dict[str, Any]:
+    return {
+        "median": statistics.median(values),
+        "min": min(values),
+        "max": max(values),
+        "runs": list(values),
+    }
+
+
+def repeat_link_encodings(
+    inbox: Path, period: str, repeat: int, persons: int | None = None
+) -> dict[str, Any]:
+    """`time_link_encodings` of the extracts in `inbox` in `repeat` fresh processes.
+
+    Returns the spread (median, min, max, runs) of the first month's and the filled caches'
+    rates and CPU seconds and of the Bloom filter's first-month CPU seconds, and each run's
+    full result under "runs".
+    """
+    runs = []
+    for _ in range(repeat):
+        child = subprocess.run(
+            [sys.executable, "-m", "kiim.bench_encode", "--inbox", str(inbox), period],
+            check=True,
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+        )
+        runs.append(json.loads(child.stdout))
+    return {
+        "persons": persons,
+        "records": runs[0]["records"],
+        "repeat": repeat,
+        "first_month_records_per_cpu_s": _spread([r["encode_records_per_cpu_s"] for r in runs]),
+        "first_month_cpu_seconds": _spread([r["encode_cpu_seconds"] for r in runs]),
+        "first_month_bloom_cpu_seconds": _spread([r["parts_cpu_seconds"]["clk"] for r in runs]),
+        "warm_records_per_cpu_s": _spread([r["warm"]["encode_records_per_cpu_s"] for r in runs]),
+        "runs": runs,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:  # pragma: no cover - manual benchmark
-    args = sys.argv[1:] if argv is None else argv
-    numbers = [a for a in args if not a.startswith("--")]
-    persons = int(numbers[0]) if numbers else 200_000
-    batches = identities(persons)
-    result = {"persons": persons, **time_link_encodings(batches)}
-    print(json.dumps(result, indent=2, default=float))
-    if "--profile" in args:
-        print(profile_link_encodings(batches))
+    parser = argparse.ArgumentParser(prog="python -m kiim.bench_encode")
+    parser.add_argument("persons", nargs="?", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5, help="fresh processes, one after another")
+    parser.add_argument("--profile", action="store_true", help="cProfile of one first month")
+    # a child of the repeated measurement: times the extracts of PERIOD in INBOX
+    parser.add_argument("--inbox", nargs=2, metavar=("INBOX", "PERIOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.inbox:
+        inbox, period = args.inbox
+        print(json.dumps(time_link_encodings(read_identities(Path(inbox), period)), default=float))
+        return 0
+    from kiim.generate import generate
+
+    period = "2026-10"
+    with tempfile.TemporaryDirectory(prefix="kiim_encbench_") as tmp:
+        inbox = Path(tmp) / "inbox"
+        generate(period, args.persons, inbox, Path(tmp) / "truth", seed=20261)
+        result = repeat_link_encodings(inbox, period, max(args.repeat, 1), args.persons)
+        print(json.dumps(result, indent=2, default=float))
+        if args.profile:
+            print(profile_link_encodings(read_identities(inbox, period)))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from pseudonymization import keyed_hash
 from pseudonymization.bench import bench_pseudonymization, keyed_hash_duckdb, synthetic_identities
@@ -56,3 +57,22 @@ def test_link_encodings_benchmark_reports_rates_and_parts() -> None:
     assert kiim.pseudonymise.keyed_combos is kiim.link_encode.keyed_combos
     assert not bloom._CACHES
     assert os.sched_getaffinity(0) == affinity
+
+
+def test_repeated_encoding_benchmark_times_each_run_in_a_fresh_process(tmp_path: Path) -> None:
+    from kiim.bench_encode import read_identities, repeat_link_encodings
+    from kiim.generate import generate
+
+    generate("2026-10", 1500, tmp_path / "inbox", tmp_path / "truth", seed=7)
+    records = sum(t.num_rows for _, t in read_identities(tmp_path / "inbox", "2026-10"))
+    result = repeat_link_encodings(tmp_path / "inbox", "2026-10", 2, 1500)
+    assert result["records"] == records > 0 and result["repeat"] == 2
+    assert [r["records"] for r in result["runs"]] == [records, records]
+    for name in ("first_month_records_per_cpu_s", "warm_records_per_cpu_s"):
+        spread = result[name]
+        assert len(spread["runs"]) == 2 and min(spread["runs"]) > 0
+        assert spread["min"] <= spread["median"] <= spread["max"]
+    rates = [r["encode_records_per_cpu_s"] for r in result["runs"]]
+    assert result["first_month_records_per_cpu_s"]["runs"] == rates
+    # each child started with empty caches: its first month is a first month
+    assert all(r["cores"] == 1 for r in result["runs"])
