@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pytest
+
 from pseudonymization import keyed_hash
 from pseudonymization.bench import bench_pseudonymization, keyed_hash_duckdb, synthetic_identities
 
@@ -76,3 +78,13 @@ def test_repeated_encoding_benchmark_times_each_run_in_a_fresh_process(tmp_path:
     assert result["first_month_records_per_cpu_s"]["runs"] == rates
     # each child started with empty caches: its first month is a first month
     assert all(r["cores"] == 1 for r in result["runs"])
+
+
+def test_a_failed_encoding_run_says_which_and_why(tmp_path: Path) -> None:
+    from kiim.bench_encode import repeat_link_encodings
+
+    with pytest.raises(ValueError, match="no extracts of 2026-10"):
+        repeat_link_encodings(tmp_path, "2026-10", 2)
+    (tmp_path / "ewo_2026-10.csv").write_text("no header we know\n1\n", encoding="utf-8")
+    with pytest.raises(RuntimeError, match=r"encoding run 1 of 2 failed:\n(.|\n)*ewo_2026-10"):
+        repeat_link_encodings(tmp_path, "2026-10", 2)
