@@ -20,6 +20,7 @@ from kiim.cli import run_dag
 from kiim.config import load_agencies
 from kiim.generate import ErrorModel, generate
 from kiim.workspace import REPO_ROOT, Workspace
+from pseudonymization.keys import key_id
 from tests.canary import find_canaries
 
 PERIOD = "2026-10"
@@ -199,7 +200,7 @@ def test_run_log_records_the_run(first_run: dict, env: dict) -> None:
     lines = ws.run_log.read_text(encoding="utf-8").splitlines()
     last = json.loads(lines[-1])
     assert last["period"] == PERIOD and last["status"] == "success"
-    assert last["key_id"] and last["key_id"] not in os.environ["KIIM_SECRET_KEY"]
+    assert last["key_id"] == key_id(os.environ["KIIM_SECRET_KEY"].encode())
     assert {f["agency"] for f in last["files"]} == set(first_run["summary"]["agencies"])
 
 

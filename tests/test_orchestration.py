@@ -82,6 +82,15 @@ def test_wait_for_extracts_is_bounded(ws: Workspace) -> None:
     naps: list[float] = []
     state = orc.wait_for_extracts(_run(["kita"]), timeout_s=0, poke_s=5, sleep=naps.append)
     assert state["done"] and state["missing"] == ["kita"] and naps == []
+    # within the deadline it pokes; once the deadline has passed it stops, kita missing
+    run = _run(["kita"])
+
+    def nap(seconds: float) -> None:  # the time passes while it sleeps
+        naps.append(seconds)
+        run["started_at"] = (datetime.now(UTC) - timedelta(hours=2)).isoformat()
+
+    state = orc.wait_for_extracts(run, timeout_s=3600, poke_s=5, sleep=nap)
+    assert naps == [5] and state["done"] and state["missing"] == ["kita"]
 
 
 def test_completeness_only_enforced_without_allow_partial() -> None:

@@ -74,6 +74,9 @@ def test_create_and_load_key_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     # the same text given directly is the same key
     monkeypatch.setenv("KIIM_SECRET_KEY", secret.decode())
     assert load_key() == secret
+    # with both set, the environment variable wins over the file
+    monkeypatch.setenv("KIIM_SECRET_KEY", "e" * 40)
+    assert load_key() == b"e" * 40
 
 
 def test_create_key_file_refuses_to_overwrite(tmp_path: Path) -> None:
