@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from kiim import orchestration as orc
 from kiim.workspace import REPO_ROOT
 
 
@@ -46,5 +47,8 @@ def test_trigger_form_defaults_and_schedule(dag) -> None:  # type: ignore[no-unt
     assert dag.params.get_param("allow_partial").resolve() is True
     assert {"wait_for_extracts", "check_deliveries"} <= set(dag.task_ids)
     assert dag.on_failure_callback is not None
+    # scheduled by KIIM_SCHEDULE (default 06:00 on the 5th), in German local time
+    assert dag.timetable.expression == orc.schedule()
+    assert str(dag.timetable.timezone) == "Europe/Berlin"
     assert dag.get_task("build_marts").retries == dag.get_task("link_persons").retries
     assert dag.get_task("build_marts").retry_exponential_backoff == 2.0
