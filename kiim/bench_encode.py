@@ -10,8 +10,10 @@ as varied as in a district, with the realistic error model.
 * `time_link_encodings(batches)`: pins the process to one core, clears the Bloom mask cache
   and times `link_encodings` over all batches (wall clock and CPU time), with the share of
   each part; then the same batches once more with the caches filled (a second month in
-  the same process). `kiim.bench_linkage.bench_synthetic` and `kiim bench` can report its
-  `encode_records_per_s` instead of timing `link_encodings` themselves.
+  the same process). `kiim.bench_linkage.bench_synthetic` can report its
+  `encode_records_per_s` instead of timing `link_encodings` itself;
+* `repeat_link_encodings(inbox, period, n)`: the same in n fresh processes, with the spread
+  (what `kiim bench` reports as `link_encodings_one_core`).
 
 `python -m kiim.bench_encode [persons] [--repeat N] [--profile]` generates the month once and
 times it in N fresh processes (default 5), one after another (`repeat_link_encodings`), and
